@@ -1,0 +1,1 @@
+"""Benchmarks: each prints figures and ratios against a baseline run in the same process tree."""

@@ -1,0 +1,33 @@
+"""Helpers shared by the command modules: settings and the archive's engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arsip.config import Config, load_config
+
+
+def settings() -> Config:
+    """The configuration (arsip.toml + ARSIP_* environment). Raises ConfigError."""
+    return load_config()
+
+
+def database_url(cfg: Config | None = None) -> str | None:
+    cfg = cfg or settings()
+    return cfg.database_url
+
+
+def archive_engine(*, readonly: bool = False, cfg: Config | None = None) -> Any:
+    """The archive's engine, migrated to head on first use (read-only: must exist)."""
+    from storage.engine import open_archive
+
+    return open_archive(database_url(cfg), readonly=readonly)
+
+
+def not_yet(name: str) -> Any:
+    def run(args: Any) -> int:
+        from arsip.errors import CommandError
+
+        raise CommandError(f"`arsip {name}` is not available yet")
+
+    return run

@@ -1,0 +1,1 @@
+"""Crawling: spiders, extraction, deduplication, pipelines and Scrapy settings."""

@@ -1,0 +1,1 @@
+"""The archive: models, engine/session setup, writes, queries and search."""

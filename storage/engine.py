@@ -1,0 +1,197 @@
+"""Engine and session setup: SQLite (the embedded default) or PostgreSQL.
+
+Nothing here runs at import time: callers build an engine with :func:`make_engine` and own
+their sessions (``Session(engine)`` or :func:`session_factory`).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.errors import StorageError
+
+DEFAULT_DATABASE_URL = "sqlite:///arsip.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def redact(url: str | URL) -> str:
+    """The URL as it may appear in logs and errors: never with its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as a placeholder
+        return "<unparseable database URL>"
+
+
+def normalise_url(url: str) -> URL:
+    """Parse a database URL; ``postgresql://`` uses psycopg 3 (the driver we depend on)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"bad database URL: {redact(url)}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url.dialect.name == "sqlite"
+    return normalise_url(engine_or_url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (default: ``ARSIP_DATABASE_URL``, else ``sqlite:///arsip.db``).
+
+    SQLite gets WAL, foreign keys and a busy timeout; ``readonly`` opens it read-only
+    (``mode=ro``) so that readers never take a write lock.
+    """
+    raw = url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL
+    parsed = normalise_url(raw)
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            database = parsed.database or ""
+            memory = database in ("", ":memory:")
+            if not memory:
+                folder = Path(database).expanduser().resolve().parent
+                if not folder.is_dir():
+                    raise StorageError(f"database folder does not exist: {folder}")
+            connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                            "check_same_thread": False}
+            if readonly and not memory:
+                path = Path(database).expanduser().resolve()
+                parsed = parsed.set(database=f"file:{path}?mode=ro")
+                connect_args["uri"] = True
+            engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            if not readonly and not memory:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return engine
+        kwargs.setdefault("pool_pre_ping", True)
+        connect_args = {"connect_timeout": 10}
+        if readonly:
+            connect_args["options"] = "-c default_transaction_read_only=on"
+        return create_engine(parsed, connect_args=connect_args, **kwargs)
+    except NoSuchModuleError as exc:
+        raise StorageError(f"no driver for database URL {redact(parsed)}") from exc
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot open database {redact(parsed)}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrations_dir() -> str:
+    return str(resources.files("migrations"))
+
+
+def alembic_config(engine_or_url: Engine | str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", migrations_dir())
+    if isinstance(engine_or_url, Engine):
+        cfg.attributes["connection_engine"] = engine_or_url
+        url = engine_or_url.url.render_as_string(hide_password=False)
+    else:
+        url = engine_or_url
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with the Alembic migrations (the only schema source)."""
+    from alembic import command
+
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(
+            f"cannot migrate database {redact(engine.url)}: {_first_line(exc)}"
+        ) from exc
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config("sqlite://")
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade to head when the database is not there yet (first use) or behind."""
+    try:
+        if current_revision(engine) == head_revision():
+            return
+    except Exception as exc:
+        raise StorageError(
+            f"cannot open database {redact(engine.url)}: {_first_line(exc)}"
+        ) from exc
+    upgrade(engine)
+
+
+def open_archive(url: str | None = None, *, readonly: bool = False) -> Engine:
+    """The engine of a ready-to-use archive: migrated to head on first use.
+
+    A read-only open of an SQLite file that does not exist yet is an error, not a new file.
+    """
+    engine = make_engine(url, readonly=readonly)
+    if readonly:
+        try:
+            names = inspect(engine).get_table_names()
+        except Exception as exc:
+            raise StorageError(
+                f"cannot open database {redact(engine.url)}: {_first_line(exc)}"
+            ) from exc
+        if "articles" not in names:
+            raise StorageError(f"no archive at {redact(engine.url)} (run `arsip db upgrade` or a crawl)")
+        return engine
+    ensure_schema(engine)
+    return engine
