@@ -94,10 +94,12 @@ def error_message(exc: BaseException) -> tuple[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if debug else logging.WARNING
+    # the handler filters too: Scrapy sets its own loggers to DEBUG when a crawl starts
+    handler = logging.StreamHandler()
+    handler.setLevel(level)
+    logging.basicConfig(level=level, handlers=[handler],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

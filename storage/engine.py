@@ -10,6 +10,7 @@ import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -49,6 +50,7 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -77,13 +79,25 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
                                             "check_same_thread": False}
             if readonly and not memory:
                 path = Path(database).expanduser().resolve()
-                parsed = parsed.set(database=f"file:{path}?mode=ro")
-                connect_args["uri"] = True
+                # the SQLite URI's options go in the URL's query with uri=true (SQLAlchemy
+                # would otherwise take "file:...?mode=ro" for a relative file name)
+                parsed = parsed.set(database=f"file:{quote(str(path))}",
+                                    query={**parsed.query, "mode": "ro", "uri": "true"})
             engine = create_engine(parsed, connect_args=connect_args, **kwargs)
             event.listen(engine, "connect", _sqlite_pragmas)
+            # Let SQLAlchemy, not pysqlite, start transactions (SAVEPOINTs then work), and
+            # take the write lock up front in writers (BEGIN IMMEDIATE): a deferred
+            # transaction that upgrades from read to write cannot wait on busy_timeout.
+            begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
             if not readonly and not memory:
-                with engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                # WAL (readers never block the writer) is a property of the file: set it
+                # once, outside any transaction, with a plain DB-API connection
+                raw = engine.raw_connection()
+                try:
+                    raw.driver_connection.execute("PRAGMA journal_mode=WAL")
+                finally:
+                    raw.close()
             return engine
         kwargs.setdefault("pool_pre_ping", True)
         connect_args = {"connect_timeout": 10}

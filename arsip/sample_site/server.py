@@ -1,0 +1,127 @@
+"""Serve a site on 127.0.0.1: the sample news site for ``arsip demo`` and the test suite.
+
+``SiteServer`` is a context manager running a threaded HTTP server in a background thread;
+``.url`` is its base URL and ``.requests`` the log of every request (method, path, host,
+user agent, time), which tests use to prove what was and was not fetched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from arsip.sample_site.site import Page, SampleSite
+
+Renderer = Callable[[str, str], Page]
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    host: str
+    user_agent: str
+    time: float
+    headers: dict[str, str]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(head=True)
+
+    def _serve(self, head: bool) -> None:
+        srv = self.server
+        host = self.headers.get("Host") or f"127.0.0.1:{srv.server_address[1]}"
+        with srv.lock:
+            srv.log.append(LoggedRequest(self.command, self.path, host,
+                                         self.headers.get("User-Agent", ""), time.time(),
+                                         dict(self.headers.items())))
+        if srv.delay:
+            time.sleep(srv.delay)
+        try:
+            page = srv.renderer(self.path, f"http://{host}")
+        except Exception as exc:  # noqa: BLE001 - a fixture bug shows as a 500
+            page = Page(500, f"fixture error: {exc}".encode(), {"Content-Type": "text/plain"})
+        if page.status == -1:  # the renderer handled the connection itself
+            return
+        self.send_response(page.status)
+        headers = {"Content-Type": "text/html; charset=utf-8", **page.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(page.body)))
+        self.end_headers()
+        if not head:
+            try:
+                self.wfile.write(page.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], renderer: Renderer, delay: float) -> None:
+        super().__init__(addr, _Handler)
+        self.renderer = renderer
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.log: list[LoggedRequest] = []
+
+
+class SiteServer:
+    """Serve ``renderer`` (default: the sample news site) on ``host``, a free port."""
+
+    def __init__(self, renderer: Renderer | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0, delay: float = 0.0) -> None:
+        if renderer is None:
+            renderer = SampleSite().render
+        self._server = _Server((host, port), renderer, delay)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="arsip-site-server", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        with self._server.lock:
+            return list(self._server.log)
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    def start(self) -> SiteServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SiteServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

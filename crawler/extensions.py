@@ -1,0 +1,197 @@
+"""Scrapy extensions of an arsip crawl.
+
+- ``ExtractionPool``: the worker processes that extract pages, so that the CPU-heavy parsing
+  never blocks the reactor (``ARSIP_EXTRACT_WORKERS``; 0 = in the reactor thread).
+- ``RunRecorder``: keeps the crawl-run record up to date (stats while running, final status
+  at the end) and prints progress lines (``ARSIP_PROGRESS_INTERVAL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from crawler.processing import process_page, warm_up
+
+logger = logging.getLogger(__name__)
+
+MAX_FAILURES_KEPT = 200
+STAT_KEYS = {
+    "pages": "arsip/pages",
+    "articles_new": "arsip/articles_new",
+    "aliases": "arsip/aliases",
+    "near_duplicates": "arsip/near_duplicates",
+    "versions": "arsip/versions",
+    "unchanged": "arsip/unchanged",
+    "not_modified": "arsip/not_modified",
+    "skipped_known": "arsip/skipped_known",
+    "non_articles": "arsip/non_articles",
+    "errors": "arsip/errors",
+    "refused": "arsip/refused",
+    "write_errors": "arsip/write_errors",
+}
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the parent shuts the crawl down gracefully and
+    # then the pool; workers must not die first in the middle of a page.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class ExtractionPool:
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ExtractionPool:
+        ext = cls(crawler.settings.getint("ARSIP_EXTRACT_WORKERS", 0))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self) -> None:
+        if self.workers > 0:
+            ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+            self.executor = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                                initializer=_ignore_interrupts)
+            for _ in range(self.workers):
+                self.executor.submit(warm_up)
+        else:
+            warm_up()
+
+    async def process(self, body: bytes, url: str, encoding: str | None,
+                      pattern: str | None) -> Any:
+        if self.executor is None:
+            return process_page(body, url, encoding, pattern)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, process_page, body, url, encoding,
+                                          pattern)
+
+    def spider_closed(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+
+
+def find_extension(crawler: Crawler, cls: type) -> Any:
+    assert crawler.extensions is not None
+    for ext in crawler.extensions.middlewares:
+        if isinstance(ext, cls):
+            return ext
+    raise NotConfigured(f"{cls.__name__} is not enabled")
+
+
+def run_stats(stats: dict[str, Any], started: float) -> dict[str, Any]:
+    out: dict[str, Any] = {name: int(stats.get(key, 0) or 0) for name, key in STAT_KEYS.items()}
+    out["failures"] = list(stats.get("arsip/failures", []))[:MAX_FAILURES_KEPT]
+    out["refused_samples"] = list(stats.get("arsip/refused_samples", []))[:50]
+    out["duration_s"] = round(time.monotonic() - started, 2)
+    out["requests"] = int(stats.get("downloader/request_count", 0) or 0)
+    out["bytes"] = int(stats.get("downloader/response_bytes", 0) or 0)
+    return out
+
+
+class RunRecorder:
+    def __init__(self, crawler: Crawler) -> None:
+        s = crawler.settings
+        self.crawler = crawler
+        self.run_id = s.getint("ARSIP_RUN_ID")
+        self.database_url = s.get("ARSIP_DATABASE_URL")
+        self.stats_interval = s.getfloat("ARSIP_STATS_INTERVAL", 5.0)
+        self.progress_interval = s.getfloat("ARSIP_PROGRESS_INTERVAL", 10.0)
+        self.site = s.get("ARSIP_SITE_NAME", "")
+        self.started = time.monotonic()
+        self.engine: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self.final_status: str | None = None
+        self.error: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunRecorder:
+        if not crawler.settings.getint("ARSIP_RUN_ID"):
+            raise NotConfigured("no run record")
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def stats(self) -> dict[str, Any]:
+        assert self.crawler.stats is not None
+        return run_stats(self.crawler.stats.get_stats(), self.started)
+
+    def spider_opened(self) -> None:
+        from storage.engine import make_engine
+
+        self.engine = make_engine(self.database_url)
+        self.started = time.monotonic()
+        self._task = asyncio.get_event_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        last_progress = time.monotonic()
+        while True:
+            await asyncio.sleep(self.stats_interval)
+            stats = self.stats()
+            try:
+                await asyncio.to_thread(self._write, stats, None)
+            except Exception as exc:  # noqa: BLE001 - a stats write may fail; the crawl goes on
+                logger.warning("cannot update the run record: %s", exc)
+            if time.monotonic() - last_progress >= self.progress_interval:
+                last_progress = time.monotonic()
+                print(progress_line(self.site, stats), file=sys.stderr, flush=True)
+
+    def _write(self, stats: dict[str, Any], status: str | None) -> None:
+        from sqlalchemy.orm import Session
+
+        from storage.runs import finish_run, update_run_stats
+
+        with Session(self.engine) as session, session.begin():
+            if status:
+                finish_run(session, self.run_id, status, stats=stats, error=self.error)
+            else:
+                update_run_stats(session, self.run_id, stats)
+
+    async def spider_closed(self, reason: str) -> None:
+        if self._task:
+            self._task.cancel()
+        status = self.final_status or status_for_reason(reason)
+        if status == "failed" and not self.error:
+            self.error = f"crawl closed: {reason}"
+        stats = self.stats()
+        stats["close_reason"] = reason
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("arsip/run_status", status)
+        try:
+            await asyncio.to_thread(self._write, stats, status)
+        except Exception as exc:  # noqa: BLE001
+            logger.error("cannot write the final run record: %s", exc)
+        finally:
+            if self.engine is not None:
+                self.engine.dispose()
+
+
+def status_for_reason(reason: str) -> str:
+    if reason == "finished" or reason.startswith("closespider_") or reason == "max_pages":
+        return "finished"
+    if reason == "shutdown":
+        return "interrupted"
+    return "failed"
+
+
+def progress_line(site: str, stats: dict[str, Any]) -> str:
+    rate = stats["pages"] / stats["duration_s"] if stats["duration_s"] else 0.0
+    return (
+        f"arsip: {site}: {stats['pages']} pages, articles {stats['articles_new']} new / "
+        f"{stats['aliases']} aliases / {stats['near_duplicates']} near-duplicates / "
+        f"{stats['errors']} failed, {rate:.1f} pages/s"
+    )

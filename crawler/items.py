@@ -1,0 +1,28 @@
+"""What the spider yields: one article (all its pages merged), ready for the archive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crawler.dedup import Fingerprint
+from crawler.extraction.article import ExtractedArticle, RelatedLink
+from storage.models import utcnow
+
+
+@dataclass
+class ArticleItem:
+    url: str  # the URL fetched (after redirects)
+    canonical_url: str
+    alias_urls: list[str]
+    article: ExtractedArticle
+    related: list[RelatedLink]  # with canonical URLs
+    fingerprint: Fingerprint | None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes = b""
+    fetched_at: datetime = field(default_factory=utcnow)
+    etag: str | None = None
+    last_modified: str | None = None
+    # a re-check answered 304 Not Modified: only the check time moves
+    not_modified: bool = False

@@ -1,0 +1,1 @@
+"""Spiders: they route requests; extraction and storage live elsewhere."""

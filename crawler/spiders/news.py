@@ -1,0 +1,435 @@
+"""One generic news spider: it only routes requests.
+
+Discovery: start pages (followed to ``depth`` listing hops, pagination included), sitemaps
+(also those named in robots.txt; sitemap indexes and news sitemaps), RSS/Atom feeds, and each
+article's related links ("Baca Juga" and related blocks) to ``related_depth`` hops.
+Extraction happens in ``crawler.extraction`` (in the ExtractionPool's worker processes);
+storage in the pipeline. Every URL is canonicalised before it is requested; a URL already
+fetched in this run, or archived in an earlier run (and not due for a re-check), is not
+requested again.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+from lxml import etree
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from twisted.python.failure import Failure
+
+from crawler.extraction.article import ExtractedArticle, RelatedLink
+from crawler.identity import article_identity
+from crawler.items import ArticleItem
+from crawler.options import CrawlOptions
+from crawler.urls import canonicalize
+
+logger = logging.getLogger(__name__)
+
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+MAX_SITEMAP_ENTRIES = 50_000
+MAX_FAILURES = 200
+PAGINATION_KEYS = {"page", "halaman"}
+FEED_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, recover=True,
+                              huge_tree=False, load_dtd=False)
+
+
+def fetch_key(url: str) -> str:
+    """The in-run identity of a URL to fetch: article variants fold, listing pages stay apart."""
+    try:
+        query = parse_qsl(urlsplit(url).query)
+    except ValueError:
+        return url
+    if any(k.lower() in PAGINATION_KEYS for k, _ in query):
+        return canonicalize(url, article=False)
+    return canonicalize(url)
+
+
+@dataclass
+class MergeState:
+    """A multi-page article being assembled page by page (rel=next / ?page=N)."""
+
+    first: ExtractedArticle
+    first_url: str
+    status: int
+    headers: dict[str, str]
+    raw_body: bytes
+    bodies: list[str] = field(default_factory=list)
+    related: list[RelatedLink] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+
+
+class NewsSpider(Spider):
+    name = "arsip"
+
+    def __init__(self, options: CrawlOptions, **kwargs: Any) -> None:
+        super().__init__(name=self.name, **kwargs)
+        self.options = options.validate()
+        self.allowed_domains = list(options.allowed_domains)
+        self.seen: set[str] = set()
+        self.archived: set[str] = set()
+        self.scheduled = 0
+        self._pool: Any = None
+        self._known: Any = None
+
+    # -- components ------------------------------------------------------------------
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            from crawler.extensions import ExtractionPool, find_extension
+
+            self._pool = find_extension(self.crawler, ExtractionPool)
+        return self._pool
+
+    @property
+    def known(self) -> Any:
+        if self._known is None:
+            from crawler.known import KnownUrls
+            from storage.engine import make_engine
+
+            url = self.crawler.settings.get("ARSIP_DATABASE_URL")
+            engine = make_engine(url, readonly=True) if url else None
+            self._known = KnownUrls(engine, self.options.recheck_days,
+                                    self.options.recheck_hours) if engine else False
+        return self._known
+
+    def closed(self, reason: str) -> None:
+        if self._known:
+            self._known.engine.dispose()
+
+    def _stat(self, key: str, count: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(key, count)
+
+    def _failure(self, url: str, reason: str) -> None:
+        assert self.crawler.stats is not None
+        failures = self.crawler.stats.get_value("arsip/failures")
+        if failures is None:
+            failures = []
+            self.crawler.stats.set_value("arsip/failures", failures)
+        if len(failures) < MAX_FAILURES:
+            failures.append({"url": url, "reason": reason[:300]})
+        logger.info("failed: %s: %s", url, reason)
+
+    # -- requests --------------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Any]:
+        opts = self.options
+        for url in opts.start_urls:
+            req = self._follow(url, kind="listing", depth=0, check_known=False)
+            if req:
+                yield req
+        for url in opts.sitemap_urls:
+            yield self._meta_request(url, self.parse_sitemap)
+        if opts.discover_sitemaps:
+            for root in dict.fromkeys(_root(u) for u in opts.start_urls):
+                yield self._meta_request(root + "/robots.txt", self.parse_robots)
+        for url in opts.feed_urls:
+            yield self._meta_request(url, self.parse_feed)
+
+    def _meta_request(self, url: str, callback: Any) -> Request:
+        return Request(url, callback=callback, errback=self.on_error, dont_filter=True,
+                       meta={"arsip": {"kind": "meta", "depth": 0, "hop": 0}}, priority=10)
+
+    def _budget_left(self) -> bool:
+        return not self.options.max_pages or self.scheduled < self.options.max_pages
+
+    def _follow(
+        self,
+        url: str,
+        *,
+        kind: str,
+        depth: int,
+        hop: int = 0,
+        check_known: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> Request | None:
+        if not url.startswith(("http://", "https://")):
+            return None
+        if not self._budget_left():
+            self._stat("arsip/skipped_budget")
+            return None
+        key = fetch_key(url)
+        if key in self.seen or canonicalize(url) in self.archived:
+            return None
+        self.seen.add(key)
+        headers: dict[str, str] = {}
+        if check_known and self.known:
+            known = self.known.lookup(canonicalize(url))
+            if known is not None:
+                if not known.due:
+                    self._stat("arsip/skipped_known")
+                    return None
+                if known.etag:
+                    headers["If-None-Match"] = known.etag
+                if known.last_modified:
+                    headers["If-Modified-Since"] = known.last_modified
+                self._stat("arsip/rechecks")
+        self.scheduled += 1
+        meta = {"arsip": {"kind": kind, "depth": depth, "hop": hop, **(extra or {})},
+                "handle_httpstatus_list": [304]}
+        # articles first: they are what we are here for; listings feed the queue
+        priority = 5 if kind in ("related", "candidate") else 0
+        return Request(url, callback=self.parse_page, errback=self.on_error, headers=headers,
+                       meta=meta, dont_filter=True, priority=priority)
+
+    # -- callbacks -------------------------------------------------------------------
+    async def parse_page(self, response: Response) -> AsyncIterator[Any]:
+        meta = response.meta["arsip"]
+        self._stat("arsip/pages")
+        if response.status == 304:
+            canonical = canonicalize(response.url)
+            yield ArticleItem(url=response.url, canonical_url=canonical, alias_urls=[],
+                              article=ExtractedArticle(url=response.url), related=[],
+                              fingerprint=None, status=304, not_modified=True)
+            return
+        if not isinstance(response, TextResponse):
+            ctype = response.headers.get(b"Content-Type", b"").decode("latin-1")
+            self._stat("arsip/errors")
+            self._failure(response.url, f"not an HTML page ({ctype or 'no content type'})")
+            if meta.get("merge"):
+                for out in self._finish(meta["merge"], None, None, response, meta):
+                    yield out
+            return
+        try:
+            article, fp = await self.pool.process(response.body, response.url,
+                                                  response.encoding,
+                                                  self.options.article_url_pattern)
+        except Exception as exc:  # noqa: BLE001 - one bad page never stops the crawl
+            self._stat("arsip/errors")
+            self._failure(response.url, f"extraction failed: {type(exc).__name__}: {exc}")
+            return
+        if article.is_article:
+            for out in self._route_article(response, article, fp, meta):
+                yield out
+            return
+        self._stat("arsip/non_articles")
+        if meta.get("merge"):  # a "next page" that is not an article: finish with what we have
+            for out in self._finish(meta["merge"], None, None, response, meta):
+                yield out
+            return
+        if meta["kind"] in ("listing", "candidate") and meta["depth"] < self.options.depth:
+            for link in article.links:
+                req = self._follow(link, kind="candidate", depth=meta["depth"] + 1)
+                if req:
+                    yield req
+
+    def _route_article(self, response: Response, article: ExtractedArticle, fp: Any,
+                       meta: dict[str, Any]) -> Iterable[Any]:
+        merge: MergeState | None = meta.get("merge")
+        here = response.url
+        # a "show all" variant holds the whole article: fetch it instead of the pages
+        if (merge is None and article.page_all_url and not meta.get("is_page_all")
+                and canonicalize(article.page_all_url, article=False)
+                != canonicalize(here, article=False)):
+            req = self._request_part(article.page_all_url, meta, here, is_page_all=True)
+            if req is not None:
+                yield req
+                return
+        # pages of one article (rel=next / ?page=N): gather them, then one item
+        if article.next_page_url and not meta.get("is_page_all"):
+            state = merge or MergeState(first=article, first_url=here, status=response.status,
+                                        headers=_headers(response), raw_body=response.body)
+            state.bodies.append(article.body)
+            state.related.extend(article.related)
+            state.urls.append(here)
+            if len(state.urls) < 50:
+                req = self._request_part(article.next_page_url, meta, None, merge=state)
+                if req is not None:
+                    yield req
+                    return
+            yield from self._finish(state, None, None, response, meta)
+            return
+        if merge is not None:
+            yield from self._finish(merge, article, fp, response, meta)
+            return
+        yield from self._emit(article, fp, response, meta, aliases=meta.get("aliases", []))
+
+    def _request_part(self, url: str, meta: dict[str, Any], alias: str | None, *,
+                      is_page_all: bool = False, merge: MergeState | None = None
+                      ) -> Request | None:
+        key = "part:" + canonicalize(url, article=False)
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        new_meta = {**meta, "is_page_all": is_page_all, "merge": merge,
+                    "aliases": [*meta.get("aliases", []), *([alias] if alias else [])]}
+        return Request(url, callback=self.parse_page, errback=self.on_part_error,
+                       meta={"arsip": new_meta, "handle_httpstatus_list": [304]},
+                       dont_filter=True, priority=8)
+
+    def _finish(self, state: MergeState, last: ExtractedArticle | None, fp: Any,
+                response: Response, meta: dict[str, Any]) -> Iterable[Any]:
+        from crawler.dedup import fingerprint
+
+        bodies = list(state.bodies)
+        related = list(state.related)
+        urls = list(state.urls)
+        if last is not None:
+            bodies.append(last.body)
+            related.extend(last.related)
+            urls.append(response.url)
+        merged = replace(state.first)
+        merged.body = "\n\n".join(b for b in bodies if b.strip())
+        merged.related = related
+        self._stat("arsip/multipage_merged")
+        # the fingerprint of the whole text (cheap next to extraction; rare)
+        yield from self._emit(merged, fingerprint(merged.body), None, meta,
+                              aliases=[*meta.get("aliases", []), *urls],
+                              raw=(state.first_url, state.status, state.headers,
+                                   state.raw_body))
+
+    def _emit(self, article: ExtractedArticle, fp: Any, response: Response | None,
+              meta: dict[str, Any], *, aliases: list[str],
+              raw: tuple[str, int, dict[str, str], bytes] | None = None) -> Iterable[Any]:
+        if response is not None:
+            url, status, headers, body = (response.url, response.status, _headers(response),
+                                          response.body)
+            redirects = list(response.meta.get("redirect_urls", []))
+        else:
+            assert raw is not None
+            url, status, headers, body = raw
+            redirects = []
+        canonical, alias_urls = article_identity(article, url, [*aliases, *redirects])
+        if canonical in self.archived:
+            return
+        self.archived.add(canonical)
+        self.archived.update(canonicalize(a) for a in alias_urls)
+        related = []
+        for link in article.related:
+            related.append(RelatedLink(url=canonicalize(link.url), title=link.title,
+                                       kind=link.kind))
+        yield ArticleItem(
+            url=url, canonical_url=canonical, alias_urls=alias_urls, article=article,
+            related=related, fingerprint=fp, status=status, headers=headers, raw_body=body,
+            etag=headers.get("Etag") or headers.get("ETag"),
+            last_modified=headers.get("Last-Modified"),
+        )
+        hop = meta.get("hop", 0)
+        if hop < self.options.related_depth:
+            for link in article.related:
+                req = self._follow(link.url, kind="related", depth=meta.get("depth", 0),
+                                   hop=hop + 1)
+                if req:
+                    yield req
+
+    def parse_robots(self, response: Response) -> Iterable[Any]:
+        if not isinstance(response, TextResponse):
+            return
+        for url in sitemap_urls_from_robots(response.body, base_url=response.url):
+            yield self._meta_request(url, self.parse_sitemap)
+
+    def parse_sitemap(self, response: Response) -> Iterable[Any]:
+        body = _sitemap_body(response)
+        if body is None:
+            self._stat("arsip/errors")
+            self._failure(response.url, "not a sitemap (or too large)")
+            return
+        try:
+            sitemap = Sitemap(body)
+        except Exception as exc:  # noqa: BLE001 - malformed XML
+            self._stat("arsip/errors")
+            self._failure(response.url, f"malformed sitemap: {exc}")
+            return
+        count = 0
+        for entry in sitemap:
+            loc = entry.get("loc")
+            if not loc:
+                continue
+            count += 1
+            if count > MAX_SITEMAP_ENTRIES:
+                break
+            if sitemap.type == "sitemapindex":
+                yield self._meta_request(loc, self.parse_sitemap)
+            else:
+                req = self._follow(loc, kind="candidate", depth=1)
+                if req:
+                    yield req
+
+    def parse_feed(self, response: Response) -> Iterable[Any]:
+        try:
+            root = etree.fromstring(response.body, parser=FEED_PARSER)
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            root = None
+            reason = str(exc)
+        else:
+            reason = "empty or not XML"
+        if root is None:
+            self._stat("arsip/errors")
+            self._failure(response.url, f"malformed feed: {reason}")
+            return
+        links = root.xpath("//*[local-name()='item']/*[local-name()='link']/text()")
+        links += root.xpath(
+            "//*[local-name()='entry']/*[local-name()='link']"
+            "[not(@rel) or @rel='alternate']/@href"
+        )
+        for link in links[:MAX_SITEMAP_ENTRIES]:
+            req = self._follow(urljoin(response.url, str(link).strip()), kind="candidate",
+                               depth=1)
+            if req:
+                yield req
+
+    # -- errors ----------------------------------------------------------------------
+    def on_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            # robots.txt, the URL policy or the offsite filter: not a failure of the site
+            self._stat("arsip/ignored")
+            return
+        self._stat("arsip/errors")
+        self._failure(url, _reason(failure))
+
+    def on_part_error(self, failure: Failure) -> Iterable[Any]:
+        """A page of a multi-page article failed: archive what was gathered."""
+        self.on_error(failure)
+        request = getattr(failure, "request", None)
+        meta = request.meta.get("arsip", {}) if request is not None else {}
+        state: MergeState | None = meta.get("merge")
+        if state is not None and state.bodies:
+            response = getattr(failure.value, "response", None)
+            yield from self._finish(state, None, None, response, meta)
+
+
+def _root(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _headers(response: Response) -> dict[str, str]:
+    out = {}
+    for name, values in response.headers.items():
+        key = name.decode("latin-1")
+        out[key] = b", ".join(values).decode("latin-1")
+    return out
+
+
+def _sitemap_body(response: Response) -> bytes | None:
+    body = response.body
+    if body[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(body)) as f:
+                body = f.read(MAX_SITEMAP_BYTES + 1)
+        except (OSError, EOFError):
+            return None
+        if len(body) > MAX_SITEMAP_BYTES:
+            return None
+    if b"<urlset" not in body[:4096] and b"<sitemapindex" not in body[:4096]:
+        return None
+    return body
+
+
+def _reason(failure: Failure) -> str:
+    if failure.check(HttpError):
+        return f"HTTP {failure.value.response.status}"
+    exc = failure.value
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip(": ")

@@ -1,0 +1,249 @@
+"""The write path: one fetched article page into the archive.
+
+``store_page`` decides what a page is to the archive (a new article, a new URL of a known
+one, an exact copy, a near-duplicate, a new version of a known article's text, or nothing
+new) and writes it. The caller owns the transaction; the pipeline runs each page in its own
+SAVEPOINT inside a batch transaction, so a crash never leaves half an article. Uniqueness is
+decided by the database (insert-or-ignore on unique keys), never by SELECT-then-INSERT.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crawler.dedup import Fingerprint
+from crawler.urls import scheme_variants
+from storage.models import (
+    Article,
+    ArticleLink,
+    ArticleURL,
+    ArticleVersion,
+    RawPage,
+    utcnow,
+)
+from storage.upsert import insert_ignore
+
+OUTCOMES = ("new", "alias", "near_duplicate", "version", "unchanged")
+
+
+@dataclass
+class LinkRecord:
+    url: str  # canonical
+    title: str
+    kind: str  # inline, block
+
+
+@dataclass
+class ArchivedPage:
+    """What the crawler hands to the archive for one article (all pages merged)."""
+
+    url: str  # the URL fetched last (after redirects)
+    canonical_url: str
+    alias_urls: list[str] = field(default_factory=list)  # every other URL seen for it
+    title: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published: datetime | None = None
+    published_local: str | None = None
+    modified: datetime | None = None
+    modified_local: str | None = None
+    language: str | None = None
+    description: str | None = None
+    image: str | None = None
+    section: str | None = None
+    tags: list[str] = field(default_factory=list)
+    body: str = ""
+    related: list[LinkRecord] = field(default_factory=list)
+    fingerprint: Fingerprint | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes = b""
+    fetched_at: datetime = field(default_factory=utcnow)
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class StoreResult:
+    outcome: str
+    article_id: int
+    aliases_added: int = 0
+
+
+def find_article_id(session: Session, urls: list[str]) -> int | None:
+    """The article that any of ``urls`` (or their http/https twins) is known for."""
+    candidates = sorted({v for u in urls for v in scheme_variants(u)})
+    if not candidates:
+        return None
+    return session.execute(
+        select(ArticleURL.article_id).where(ArticleURL.url.in_(candidates))
+        .order_by(ArticleURL.article_id).limit(1)
+    ).scalar_one_or_none()
+
+
+def add_aliases(session: Session, article_id: int, urls: dict[str, str]) -> int:
+    """Record URLs (url -> kind) for an article; URLs known already are left as they are."""
+    if not urls:
+        return 0
+    now = utcnow()
+    rows = [{"url": u, "article_id": article_id, "kind": k, "first_seen": now}
+            for u, k in urls.items()]
+    result = session.execute(insert_ignore(session, ArticleURL, rows, ["url"]))
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
+def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> None:
+    rows = []
+    seen = set()
+    for i, link in enumerate(links):
+        key = (link.url, link.kind)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append({"from_article_id": article_id, "to_url": link.url, "kind": link.kind,
+                     "anchor": link.title, "position": i})
+    if rows:
+        session.execute(insert_ignore(session, ArticleLink, rows,
+                                      ["from_article_id", "to_url", "kind"]))
+
+
+def _store_raw(session: Session, article_id: int, page: ArchivedPage) -> None:
+    if not page.raw_body:
+        return
+    session.add(RawPage(
+        article_id=article_id,
+        url=page.url,
+        fetched_at=page.fetched_at,
+        status=page.status,
+        headers=page.headers,
+        body_gz=gzip.compress(page.raw_body, compresslevel=5),
+        content_hash=page.fingerprint.content_hash if page.fingerprint else None,
+    ))
+
+
+def _article_values(page: ArchivedPage) -> dict[str, Any]:
+    fp = page.fingerprint
+    return {
+        "title": page.title,
+        "authors": page.authors,
+        "published": page.published,
+        "published_local": page.published_local,
+        "modified": page.modified,
+        "modified_local": page.modified_local,
+        "language": page.language,
+        "description": page.description,
+        "image": page.image,
+        "section": page.section,
+        "tags": page.tags,
+        "body": page.body,
+        "content_hash": fp.content_hash if fp else "",
+        "minhash": fp.minhash if fp else None,
+        "etag": page.etag,
+        "last_modified_header": page.last_modified,
+    }
+
+
+def _alias_map(page: ArchivedPage) -> dict[str, str]:
+    urls: dict[str, str] = {page.canonical_url: "canonical"}
+    for u in page.alias_urls:
+        urls.setdefault(u, "alias")
+    return urls
+
+
+def store_page(
+    session: Session,
+    site_id: int,
+    page: ArchivedPage,
+    *,
+    run_id: int | None = None,
+    near_threshold: float = 0.8,
+) -> StoreResult:
+    """Write one article page; returns what it was to the archive."""
+    from storage import dedup_index
+
+    now = utcnow()
+    fp = page.fingerprint
+    urls = _alias_map(page)
+    existing = find_article_id(session, list(urls))
+    if existing is not None:
+        return _update_existing(session, existing, page, urls, now)
+    if fp and fp.content_hash and page.body.strip():
+        same = session.execute(
+            select(Article.id).where(Article.content_hash == fp.content_hash)
+            .order_by(Article.id).limit(1)
+        ).scalar_one_or_none()
+        if same is not None:
+            added = add_aliases(session, same, {u: "copy" for u in urls})
+            session.execute(update(Article).where(Article.id == same).values(last_seen=now))
+            return StoreResult("alias", same, added)
+    values = _article_values(page)
+    values.update(site_id=site_id, canonical_url=page.canonical_url, first_seen=now,
+                  last_seen=now, last_checked=now, run_id=run_id)
+    stmt = insert_ignore(session, Article, values, ["canonical_url"]).returning(Article.id)
+    new_id = session.execute(stmt).scalar_one_or_none()
+    if new_id is None:  # another writer stored it between our look-up and our insert
+        raced = find_article_id(session, [page.canonical_url])
+        if raced is None:
+            raced = session.execute(
+                select(Article.id).where(Article.canonical_url == page.canonical_url)
+            ).scalar_one()
+        return _update_existing(session, raced, page, urls, now)
+    added = add_aliases(session, new_id, urls)
+    _store_links(session, new_id, page.related)
+    _store_raw(session, new_id, page)
+    outcome = "new"
+    if fp is not None:
+        if dedup_index.mark_near_duplicate(session, new_id, fp, near_threshold):
+            outcome = "near_duplicate"
+        dedup_index.index_article(session, new_id, fp)
+    return StoreResult(outcome, new_id, added)
+
+
+def _update_existing(session: Session, article_id: int, page: ArchivedPage,
+                     urls: dict[str, str], now: datetime) -> StoreResult:
+    from storage import dedup_index
+
+    added = add_aliases(session, article_id, urls)
+    current = session.execute(
+        select(Article.content_hash, Article.title, Article.body, Article.first_seen,
+               Article.last_seen).where(Article.id == article_id)
+    ).one()
+    fp = page.fingerprint
+    if fp is None or not page.body.strip() or fp.content_hash == current.content_hash:
+        session.execute(update(Article).where(Article.id == article_id)
+                        .values(last_seen=now, last_checked=now, etag=page.etag,
+                                last_modified_header=page.last_modified))
+        return StoreResult("alias" if added else "unchanged", article_id, added)
+    # the text changed: keep the old one as a version, the new one becomes current
+    number = (session.execute(
+        select(func.max(ArticleVersion.version)).where(ArticleVersion.article_id == article_id)
+    ).scalar_one() or 0) + 1
+    session.add(ArticleVersion(
+        article_id=article_id, version=number, title=current.title, body=current.body,
+        content_hash=current.content_hash, first_seen=current.first_seen,
+        last_seen=current.last_seen,
+    ))
+    values = _article_values(page)
+    values.update(last_seen=now, last_checked=now)
+    session.execute(update(Article).where(Article.id == article_id).values(**values))
+    session.execute(
+        ArticleLink.__table__.delete().where(ArticleLink.from_article_id == article_id)
+    )
+    _store_links(session, article_id, page.related)
+    _store_raw(session, article_id, page)
+    dedup_index.index_article(session, article_id, fp)
+    return StoreResult("version", article_id, added)
+
+
+def touch_checked(session: Session, urls: list[str]) -> None:
+    """A re-check found the article unchanged (HTTP 304): only its check time moves."""
+    article_id = find_article_id(session, urls)
+    if article_id is not None:
+        now = utcnow()
+        session.execute(update(Article).where(Article.id == article_id)
+                        .values(last_checked=now, last_seen=now))
