@@ -37,7 +37,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("ARSIP_") and name != "ARSIP_TEST_DATABASE_URL" \
                 and name != "ARSIP_TEST_REDIS_URL":
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ARSIP_CONFIG", str(tmp_path / "arsip.toml"))
     monkeypatch.chdir(tmp_path)
 
 
