@@ -63,6 +63,7 @@ class SiteConfig:
     depth: int = 2
     max_pages: int = 0  # 0 = no limit
     download_delay: float = 0.0
+    download_timeout: float = 30.0  # seconds a page may take to arrive
     concurrency: int = 8
     user_agent: str | None = None
     # re-check policy: articles younger than recheck_days are re-fetched at most every
@@ -126,7 +127,7 @@ DAEMON_KEYS = {f.name for f in fields(DaemonConfig)}
 TOP_KEYS = {"database_url", "contact_url", "redis_url", "defaults", "daemon", "sites"}
 LIST_KEYS = {"start_urls", "allowed_domains", "sitemap_urls", "feed_urls"}
 INT_KEYS = {"related_depth", "depth", "max_pages", "concurrency", "test_exit_code"}
-FLOAT_KEYS = {"download_delay", "recheck_days", "recheck_hours", "near_duplicate_threshold",
+FLOAT_KEYS = {"download_delay", "download_timeout", "recheck_days", "recheck_hours", "near_duplicate_threshold",
               "test_sleep"}
 STR_KEYS = {"name", "article_url_pattern", "user_agent", "cron", "every", "timezone", "timeout"}
 
@@ -160,9 +161,11 @@ def check_http_url(url: Any) -> str | None:
 
 def _site_problems(raw: dict[str, Any], label: str) -> list[str]:
     problems: list[str] = []
+    bad_keys: set[str] = set()
 
     def bad(key: str, why: str) -> None:
         problems.append(f"{label}: key '{key}': {why}")
+        bad_keys.add(key)
 
     for key, value in raw.items():
         if key not in SITE_KEYS:
@@ -194,8 +197,9 @@ def _site_problems(raw: dict[str, Any], label: str) -> list[str]:
                 bad(key, f"must be true or false, not {value!r}")
         elif key in STR_KEYS and not isinstance(value, str):
             bad(key, f"must be a string, not {value!r}")
-    if problems:
-        return problems
+    # the checks below look at values whose type is right; a key already reported is skipped,
+    # the others are still checked so that every problem is reported at once
+    given, raw = raw, {k: v for k, v in raw.items() if k not in bad_keys}
     if raw.get("article_url_pattern"):
         try:
             re.compile(raw["article_url_pattern"])
@@ -204,7 +208,8 @@ def _site_problems(raw: dict[str, Any], label: str) -> list[str]:
     if raw.get("cron") and raw.get("every"):
         bad("cron", "give either 'cron' or 'every', not both")
     if raw.get("cron"):
-        why = cron_problem(raw["cron"], raw.get("timezone"))
+        tz = raw.get("timezone")
+        why = cron_problem(raw["cron"], None if tz and timezone_problem(tz) else tz)
         if why:
             bad("cron", why)
     if raw.get("timezone"):
@@ -217,7 +222,7 @@ def _site_problems(raw: dict[str, Any], label: str) -> list[str]:
                 parse_duration(raw[key])
             except ValueError as exc:
                 bad(key, str(exc))
-    if not raw.get("start_urls") and not raw.get("sitemap_urls") and not raw.get("feed_urls"):
+    if not any(given.get(k) for k in ("start_urls", "sitemap_urls", "feed_urls")):
         bad("start_urls", "a site needs at least one of start_urls, sitemap_urls, feed_urls")
     return problems
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import resource
 import signal
 import sys
 import time
@@ -99,6 +100,8 @@ def run_stats(stats: dict[str, Any], started: float) -> dict[str, Any]:
     out["duration_s"] = round(time.monotonic() - started, 2)
     out["requests"] = int(stats.get("downloader/request_count", 0) or 0)
     out["bytes"] = int(stats.get("downloader/response_bytes", 0) or 0)
+    # the crawl process's own peak (extraction workers are separate processes)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 
 
@@ -145,7 +148,7 @@ class RunRecorder:
             try:
                 await asyncio.to_thread(self._write, stats, None)
             except Exception as exc:  # noqa: BLE001 - a stats write may fail; the crawl goes on
-                logger.warning("cannot update the run record: %s", exc)
+                logger.warning("cannot update the run record: %s", _one_line(exc))
             if time.monotonic() - last_progress >= self.progress_interval:
                 last_progress = time.monotonic()
                 print(progress_line(self.site, stats), file=sys.stderr, flush=True)
@@ -174,10 +177,16 @@ class RunRecorder:
         try:
             await asyncio.to_thread(self._write, stats, status)
         except Exception as exc:  # noqa: BLE001
-            logger.error("cannot write the final run record: %s", exc)
+            logger.error("cannot write the final run record: %s", _one_line(exc))
         finally:
             if self.engine is not None:
                 self.engine.dispose()
+
+
+def _one_line(exc: BaseException) -> str:
+    """A database error as one line (SQLAlchemy's own text spans several)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def status_for_reason(reason: str) -> str:

@@ -28,6 +28,7 @@ class CrawlOptions:
     depth: int = 2
     max_pages: int = 0
     download_delay: float = 0.0
+    download_timeout: float = 30.0
     concurrency: int = 8
     user_agent: str | None = None
     recheck_days: float = 2.0
@@ -47,6 +48,8 @@ class CrawlOptions:
         for key in ("related_depth", "depth", "max_pages", "concurrency"):
             if getattr(self, key) < 0:
                 raise OptionsError(f"{key}: must not be negative")
+        if self.download_timeout <= 0:
+            raise OptionsError("download_timeout: must be positive")
         if self.concurrency < 1:
             raise OptionsError("concurrency: must be at least 1")
         if self.article_url_pattern:
@@ -87,6 +90,7 @@ def from_site(site: SiteConfig) -> CrawlOptions:
         depth=site.depth,
         max_pages=site.max_pages,
         download_delay=site.download_delay,
+        download_timeout=site.download_timeout,
         concurrency=site.concurrency,
         user_agent=site.user_agent,
         recheck_days=site.recheck_days,

@@ -37,12 +37,15 @@ def crawl_settings(
         "CONCURRENT_REQUESTS_PER_DOMAIN": opts.concurrency,
         # Scrapy 2.13+ starts this many tasks per response; items are few per page
         "CONCURRENT_ITEMS": 4,
+        # the per-site delay, and robots.txt Crawl-delay when larger, are a floor kept by
+        # PolitenessMiddleware (without the slot's random jitter)
         "DOWNLOAD_DELAY": opts.download_delay,
+        "ARSIP_POLITENESS_DELAY": opts.download_delay,
         "AUTOTHROTTLE_ENABLED": True,
-        "AUTOTHROTTLE_START_DELAY": max(opts.download_delay, 0.1),
+        "AUTOTHROTTLE_START_DELAY": 0.1,
         "AUTOTHROTTLE_MAX_DELAY": 30.0,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": max(1.0, opts.concurrency / 2),
-        "DOWNLOAD_TIMEOUT": 30,
+        "DOWNLOAD_TIMEOUT": opts.download_timeout,
         "DOWNLOAD_MAXSIZE": MAX_RESPONSE_BYTES,
         "DOWNLOAD_WARNSIZE": WARN_RESPONSE_BYTES,
         "RETRY_ENABLED": True,
@@ -56,6 +59,12 @@ def crawl_settings(
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",  # the spider dedups URLs
         "HTTPCACHE_ENABLED": False,
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        "DOWNLOADER_MIDDLEWARES": {
+            # first: no request (robots.txt and redirect targets included) to a refused host
+            "crawler.safety_middleware.SafetyMiddleware": 10,
+            # after RobotsTxtMiddleware (100): Crawl-delay is known once robots.txt is read
+            "crawler.politeness.PolitenessMiddleware": 150,
+        },
         "EXTENSIONS": {
             "scrapy.extensions.telnet.TelnetConsole": None,
             "scrapy.extensions.logstats.LogStats": None,

@@ -76,8 +76,8 @@ def _test_hooks(cfg: Any, targets: list[str], run_id: int | None) -> None:
         if site is None:
             continue
         if site.test_sleep:
-            interrupted = []
-            signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
+            interrupted: list[bool] = []
+            signal.signal(signal.SIGTERM, lambda *_, flag=interrupted: flag.append(True))
             end = time.monotonic() + site.test_sleep
             while time.monotonic() < end and not interrupted:
                 time.sleep(0.05)

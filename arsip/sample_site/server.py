@@ -16,7 +16,16 @@ from typing import Any
 
 from arsip.sample_site.site import Page, SampleSite
 
-Renderer = Callable[[str, str], Page]
+
+class RawResponse:
+    """A renderer's answer that handles the connection itself (fault injection in tests):
+    ``action(handler)`` writes whatever it likes to ``handler.wfile``, or nothing."""
+
+    def __init__(self, action: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        self.action = action
+
+
+Renderer = Callable[[str, str], "Page | RawResponse"]
 
 
 @dataclass
@@ -46,13 +55,27 @@ class _Handler(BaseHTTPRequestHandler):
             srv.log.append(LoggedRequest(self.command, self.path, host,
                                          self.headers.get("User-Agent", ""), time.time(),
                                          dict(self.headers.items())))
+            srv.in_flight += 1
+            srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        try:
+            self._answer(srv, host, head)
+        finally:
+            with srv.lock:
+                srv.in_flight -= 1
+
+    def _answer(self, srv: _Server, host: str, head: bool) -> None:
         if srv.delay:
             time.sleep(srv.delay)
         try:
             page = srv.renderer(self.path, f"http://{host}")
         except Exception as exc:  # noqa: BLE001 - a fixture bug shows as a 500
             page = Page(500, f"fixture error: {exc}".encode(), {"Content-Type": "text/plain"})
-        if page.status == -1:  # the renderer handled the connection itself
+        if isinstance(page, RawResponse):
+            self.close_connection = True
+            try:
+                page.action(self)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             return
         self.send_response(page.status)
         headers = {"Content-Type": "text/html; charset=utf-8", **page.headers}
@@ -82,6 +105,8 @@ class _Server(ThreadingHTTPServer):
         self.delay = delay
         self.lock = threading.Lock()
         self.log: list[LoggedRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
 
 
 class SiteServer:
@@ -108,6 +133,12 @@ class SiteServer:
     def requests(self) -> list[LoggedRequest]:
         with self._server.lock:
             return list(self._server.log)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests this server was answering at one time."""
+        with self._server.lock:
+            return self._server.max_in_flight
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]

@@ -31,7 +31,7 @@ from crawler.extraction.article import ExtractedArticle, RelatedLink
 from crawler.identity import article_identity
 from crawler.items import ArticleItem
 from crawler.options import CrawlOptions
-from crawler.urls import canonicalize
+from crawler.urls import canonicalize, identity_key
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,11 @@ MAX_SITEMAP_BYTES = 50 * 1024 * 1024
 MAX_SITEMAP_ENTRIES = 50_000
 MAX_FAILURES = 200
 PAGINATION_KEYS = {"page", "halaman"}
+# IgnoreRequest messages of requests dropped on purpose (others, such as "max redirections
+# reached" or a decompression bomb, are failures of the page)
+IGNORED_ON_PURPOSE = ("Forbidden by robots.txt", "Filtered offsite request", "arsip refused")
+STRICT_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, recover=False,
+                                    huge_tree=False, load_dtd=False)
 FEED_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, recover=True,
                               huge_tree=False, load_dtd=False)
 
@@ -50,8 +55,19 @@ def fetch_key(url: str) -> str:
     except ValueError:
         return url
     if any(k.lower() in PAGINATION_KEYS for k, _ in query):
-        return canonicalize(url, article=False)
-    return canonicalize(url)
+        return identity_key(url, article=False)
+    return identity_key(url)
+
+
+def request_url(url: str, kind: str) -> str:
+    """The URL to request: the canonical form (tracking parameters and AMP/print variants
+    gone); listing pages and paginated URLs keep their variants."""
+    try:
+        query = parse_qsl(urlsplit(url).query)
+    except ValueError:
+        return url
+    paged = any(k.lower() in PAGINATION_KEYS for k, _ in query)
+    return canonicalize(url, article=kind != "listing" and not paged)
 
 
 @dataclass
@@ -158,9 +174,13 @@ class NewsSpider(Spider):
             self._stat("arsip/skipped_budget")
             return None
         key = fetch_key(url)
-        if key in self.seen or canonicalize(url) in self.archived:
+        if key in self.seen or identity_key(url) in self.archived:
             return None
         self.seen.add(key)
+        target = request_url(url, kind)
+        seen_as = canonicalize(url, article=False)
+        if seen_as != target and kind != "listing":  # e.g. the AMP URL of the article
+            extra = {**(extra or {}), "aliases": [seen_as]}
         headers: dict[str, str] = {}
         if check_known and self.known:
             known = self.known.lookup(canonicalize(url))
@@ -178,8 +198,8 @@ class NewsSpider(Spider):
                 "handle_httpstatus_list": [304]}
         # articles first: they are what we are here for; listings feed the queue
         priority = 5 if kind in ("related", "candidate") else 0
-        return Request(url, callback=self.parse_page, errback=self.on_error, headers=headers,
-                       meta=meta, dont_filter=True, priority=priority)
+        return Request(target, callback=self.parse_page, errback=self.on_error,
+                       headers=headers, meta=meta, dont_filter=True, priority=priority)
 
     # -- callbacks -------------------------------------------------------------------
     async def parse_page(self, response: Response) -> AsyncIterator[Any]:
@@ -233,7 +253,8 @@ class NewsSpider(Spider):
             req = self._request_part(article.page_all_url, meta, here, is_page_all=True)
             if req is not None:
                 yield req
-                return
+            # (None: the show-all page is requested already and will give the article)
+            return
         # pages of one article (rel=next / ?page=N): gather them, then one item
         if article.next_page_url and not meta.get("is_page_all"):
             state = merge or MergeState(first=article, first_url=here, status=response.status,
@@ -257,9 +278,10 @@ class NewsSpider(Spider):
                       is_page_all: bool = False, merge: MergeState | None = None
                       ) -> Request | None:
         key = "part:" + canonicalize(url, article=False)
-        if key in self.seen:
+        # also the URL's ordinary fetch key: a ?page=all linked directly is fetched once
+        if key in self.seen or fetch_key(url) in self.seen:
             return None
-        self.seen.add(key)
+        self.seen.update((key, fetch_key(url)))
         new_meta = {**meta, "is_page_all": is_page_all, "merge": merge,
                     "aliases": [*meta.get("aliases", []), *([alias] if alias else [])]}
         return Request(url, callback=self.parse_page, errback=self.on_part_error,
@@ -299,10 +321,10 @@ class NewsSpider(Spider):
             url, status, headers, body = raw
             redirects = []
         canonical, alias_urls = article_identity(article, url, [*aliases, *redirects])
-        if canonical in self.archived:
+        if identity_key(canonical) in self.archived:
             return
-        self.archived.add(canonical)
-        self.archived.update(canonicalize(a) for a in alias_urls)
+        self.archived.add(identity_key(canonical))
+        self.archived.update(identity_key(a) for a in alias_urls)
         related = []
         for link in article.related:
             related.append(RelatedLink(url=canonicalize(link.url), title=link.title,
@@ -334,10 +356,15 @@ class NewsSpider(Spider):
             self._failure(response.url, "not a sitemap (or too large)")
             return
         try:
-            sitemap = Sitemap(body)
-        except Exception as exc:  # noqa: BLE001 - malformed XML
+            etree.fromstring(body, parser=STRICT_XML_PARSER)
+        except etree.XMLSyntaxError as exc:
+            # recorded, and what can be recovered from it is still used
             self._stat("arsip/errors")
             self._failure(response.url, f"malformed sitemap: {exc}")
+        try:
+            sitemap = Sitemap(body)
+        except Exception as exc:  # noqa: BLE001 - beyond recovery
+            self._failure(response.url, f"unreadable sitemap: {exc}")
             return
         count = 0
         for entry in sitemap:
@@ -382,9 +409,11 @@ class NewsSpider(Spider):
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
-            # robots.txt, the URL policy or the offsite filter: not a failure of the site
-            self._stat("arsip/ignored")
-            return
+            message = str(failure.value)
+            if message.startswith(IGNORED_ON_PURPOSE):
+                # robots.txt, the URL policy or the offsite filter: not a failure of the site
+                self._stat("arsip/ignored")
+                return
         self._stat("arsip/errors")
         self._failure(url, _reason(failure))
 
