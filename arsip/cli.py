@@ -41,7 +41,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises UsageError (one line, exit 2) instead of printing usage."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -83,6 +83,14 @@ def error_message(exc: BaseException) -> tuple[str, int]:
         return f"bad configuration: {exc}", 2
     if isinstance(exc, StorageError | CommandError):
         return str(exc), 1
+    if type(exc).__module__.startswith("sqlalchemy"):
+        # the database failed (gone, full, read-only...): its own first line, not SQLAlchemy's
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        exc_text = lines[0] if lines else type(exc).__name__
+        url = os.environ.get("ARSIP_DATABASE_URL")
+        if url and url in exc_text:
+            exc_text = exc_text.replace(url, redact(url))
+        return f"database error: {exc_text[:300]}", 1
     text = " ".join(str(exc).split()) or type(exc).__name__
     # never show a database password, whatever the message holds
     url = os.environ.get("ARSIP_DATABASE_URL")

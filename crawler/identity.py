@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from crawler.extraction.article import ExtractedArticle
 from crawler.urls import canonicalize, same_site
@@ -14,10 +15,15 @@ def article_identity(
     """The canonical URL of the article on a page, and its aliases (canonical excluded).
 
     rel=canonical / og:url are trusted only when they point on-site (a syndicating portal
-    that names the original as canonical must not claim the original's URL as its own).
+    that names the original as canonical must not claim the original's URL as its own), and
+    not when they name the site's home page (a theme that gives every page the same
+    canonical would fold the whole site into one article). A page without one (a print
+    view) is its own fetched URL; that it is a copy is found from its text.
     """
-    declared = article.canonical_url
-    base = declared if declared and same_site(declared, fetched_url) else fetched_url
+    declared = article.canonical_url or ""
+    trusted = declared.startswith(("http://", "https://")) and \
+        same_site(declared, fetched_url) and not _is_home(declared)
+    base = declared if trusted else fetched_url
     canonical = canonicalize(base)
     aliases: dict[str, None] = {}
     for url in [fetched_url, *seen_urls, *(u for u in [article.amphtml_url] if u)]:
@@ -29,3 +35,11 @@ def article_identity(
             if form != canonical:
                 aliases[form] = None
     return canonical, list(aliases)
+
+
+def _is_home(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    return parts.path in ("", "/") and not parts.query

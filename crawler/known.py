@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crawler.urls import scheme_variants
+from crawler.urls import url_variants
 from storage.models import Article, ArticleURL, utcnow
 
 
@@ -38,7 +38,7 @@ class KnownUrls:
             select(Article.id, Article.published, Article.first_seen, Article.last_checked,
                    Article.etag, Article.last_modified_header)
             .join(ArticleURL, ArticleURL.article_id == Article.id)
-            .where(ArticleURL.url.in_(scheme_variants(canonical_url)))
+            .where(ArticleURL.url.in_(url_variants(canonical_url)))
             .limit(1)
         )
         with self.engine.connect() as conn:

@@ -85,10 +85,10 @@ class ArchivePipeline:
         self.batch_size = max(1, s.getint("ARSIP_WRITE_BATCH", 25))
         self.interval = s.getfloat("ARSIP_WRITE_INTERVAL", 2.0)
         threshold = s.get("ARSIP_NEAR_DUPLICATE_THRESHOLD")
-        from storage.dedup_index import DEFAULT_THRESHOLD
+        from storage.dedup_index import default_threshold
 
         self.near_threshold = float(threshold) if threshold not in (None, "") else \
-            DEFAULT_THRESHOLD
+            default_threshold()
         self.buffer: list[ArticleItem] = []
         self.pending: set[asyncio.Future[Any]] = set()
         self.engine: Any = None
@@ -119,7 +119,11 @@ class ArchivePipeline:
         if not isinstance(item, ArticleItem):
             return item
         if self.failed:
-            raise DropItem("the archive database is unavailable")
+            # reported once already; Scrapy would log each dropped item whole (raw page
+            # included) at WARNING
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("arsip/write_errors")
+            raise DropItem("the archive database is unavailable", log_level="DEBUG")
         self.buffer.append(item)
         if len(self.buffer) >= self.batch_size:
             self._flush()
@@ -150,7 +154,7 @@ class ArchivePipeline:
             logger.error("archive write failed: %s", message)
             _record_failure(stats, batch[0].url, f"database: {message}")
             if self.crawler.engine is not None:
-                asyncio.ensure_future(self._close("database_error"))
+                asyncio.ensure_future(self._close("database_error", message))
             return
         for item, result in zip(batch, fut.result(), strict=True):
             if isinstance(result, StoreResult):
@@ -162,13 +166,14 @@ class ArchivePipeline:
                 stats.inc_value("arsip/write_errors")
                 _record_failure(stats, item.url, f"store: {result}")
 
-    async def _close(self, reason: str) -> None:
+    async def _close(self, reason: str, message: str = "") -> None:
         from crawler.extensions import RunRecorder, find_extension
 
         try:
             recorder = find_extension(self.crawler, RunRecorder)
             recorder.final_status = "failed"
-            recorder.error = "the archive database became unavailable during the crawl"
+            recorder.error = "the archive database became unavailable during the crawl" + (
+                f" ({message})" if message else "")
         except Exception:  # noqa: BLE001 - no run record (e.g. a benchmark)
             pass
         assert self.crawler.engine is not None

@@ -8,9 +8,11 @@ each target gets its own crawl-run record, its own settings and its own summary.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crawler.options import CrawlOptions
@@ -104,16 +106,39 @@ def run_crawls(
         process.start()
     finally:
         outcomes = []
-        with Session(engine) as session, session.begin():
-            for crawler, job, run_id in crawlers:
-                # a crawl that never opened (or died before closing) is not left "running"
-                finish_run(session, run_id, "failed", only_if_running=True,
-                           error="the crawl stopped before it finished")
-                run = session.execute(select(CrawlRun).where(CrawlRun.id == run_id)).scalar_one()
-                outcomes.append(CrawlOutcome(job.options.name, run_id, run.status,
-                                             dict(run.stats or {}), run.error))
-        engine.dispose()
+        try:
+            with Session(engine) as session, session.begin():
+                for _crawler, job, run_id in crawlers:
+                    # a crawl that never opened (or died before closing) is not left "running"
+                    finish_run(session, run_id, "failed", only_if_running=True,
+                               error="the crawl stopped before it finished")
+                    run = session.execute(select(CrawlRun).where(CrawlRun.id == run_id)
+                                          ).scalar_one()
+                    outcomes.append(CrawlOutcome(job.options.name, run_id, run.status,
+                                                 dict(run.stats or {}), run.error))
+        except SQLAlchemyError as exc:
+            # the database went away: report the crawls from memory, as failed, in one line
+            outcomes = [_unrecorded_outcome(crawler, job, run_id, exc, url)
+                        for crawler, job, run_id in crawlers]
+        finally:
+            engine.dispose()
     return outcomes
+
+
+def _unrecorded_outcome(crawler: Any, job: CrawlJob, run_id: int, exc: BaseException,
+                        url: str) -> CrawlOutcome:
+    """The outcome of a crawl whose run record cannot be read or written (database gone)."""
+    from crawler.extensions import run_stats
+    from storage.engine import redact
+
+    raw = crawler.stats.get_stats() if crawler.stats is not None else {}
+    stats = run_stats(raw, time.monotonic())
+    stats["duration_s"] = float(raw.get("elapsed_time_seconds", 0) or 0)
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = (lines[0] if lines else type(exc).__name__).replace(url, redact(url))
+    return CrawlOutcome(job.options.name, run_id, "failed", stats,
+                        f"the archive database became unavailable ({reason}); "
+                        f"run {run_id} could not be recorded")
 
 
 def summary_line(outcome: CrawlOutcome) -> str:

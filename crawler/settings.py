@@ -62,6 +62,9 @@ def crawl_settings(
         "DOWNLOADER_MIDDLEWARES": {
             # first: no request (robots.txt and redirect targets included) to a refused host
             "crawler.safety_middleware.SafetyMiddleware": 10,
+            # requests of a host wait for its robots.txt (RobotsTxtMiddleware, 100, lets all
+            # but the first through unchecked while robots.txt downloads)
+            "crawler.robots_gate.RobotsGate": 95,
             # after RobotsTxtMiddleware (100): Crawl-delay is known once robots.txt is read
             "crawler.politeness.PolitenessMiddleware": 150,
         },

@@ -4,6 +4,16 @@
 w3lib's ``canonicalize_url`` (sorted query, percent-encoding normalised, fragment dropped) and
 adds what news sites need: tracking parameters dropped, scheme/host/port normalised, and AMP,
 print and pagination variants mapped to the article URL.
+
+The canonical URL stays a URL one can fetch: its scheme and a ``www.`` prefix are kept as
+given (some sites serve only http, some only the bare or only the www host). That
+``http``/``https`` and ``www.``/bare name the same article is handled where URLs are
+*compared*: ``identity_key`` (in-run "seen" sets) and ``url_variants`` (archive look-ups).
+``amp.`` and ``m.`` hosts are AMP/mobile renderings of the article: for article URLs they
+are mapped to the bare host (which serves or redirects to the article).
+
+What is never dropped: any parameter that may select content (``?p=123``, ``?id=5``,
+``?page=article``: only a *numeric* or ``all`` page number is a pagination variant).
 """
 
 from __future__ import annotations
@@ -20,19 +30,27 @@ TRACKING_PARAMS = frozenset(
         "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
         "_ga", "_gl", "ref", "ref_src", "ref_url", "referrer", "cmpid",
         "share", "utm", "wt.mc_id", "ito", "icid", "spm", "s_cid", "trk", "__twitter_impression",
-        "_x_tr_sl", "_x_tr_tl", "_x_tr_hl",
+        "_x_tr_sl", "_x_tr_tl", "_x_tr_hl", "_x_tr_pto", "ocid", "twclid", "ttclid", "li_fat_id",
+        "rdt_cid", "srsltid", "mkt_tok", "ncid", "sr_share",
     }
 )
-TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "oly_", "vero_", "__hs", "_hs")
-# Parameters above that select content on non-article pages (listing pagination) are only
-# dropped for article URLs: see ``canonicalize(..., article=...)``.
-PAGINATION_PARAMS = frozenset({"page", "halaman"})
+TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "oly_", "vero_", "__hs", "_hs", "at_")
+# Pagination of an article (dropped for article URLs only, and only with a numeric or "all"
+# value); listing pages keep them: see ``canonicalize(..., article=...)``.
+PAGINATION_PARAMS = frozenset({"page", "halaman", "hal"})
+PAGINATION_VALUE_RE = re.compile(r"^(\d{1,4}|all|semua)$", re.I)
+# Parameters asking for another rendering of the same article.
 VARIANT_PARAMS = frozenset(
-    {"amp", "amp_js_v", "usqp", "outputtype", "print", "single", "showall", "show_all"}
+    {"amp", "amp_js_v", "usqp", "outputtype", "print", "single", "showall", "show_all",
+     "_amp", "amp_gsa", "aoh"}
 )
+# /amp/ anywhere in the path (``/amp/news/x``, ``/news/x/amp``), ``/x/amp.html``, ``/x.amp``
 AMP_PATH_RE = re.compile(r"(/amp)(?=/|$)|(/amp\.html?)$|(\.amp)(?=$|\.html?$)", re.I)
-PRINT_PATH_RE = re.compile(r"/(print|cetak)(?=/|$)", re.I)
+# a trailing print segment only (``/news/x/print``): ``/print/123`` is not ``/123``
+PRINT_PATH_RE = re.compile(r"/(print|cetak)/?$", re.I)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+RENDERING_HOST_PREFIXES = ("amp.", "m.")
+SAME_HOST_PREFIXES = ("www.", "amp.", "m.")
 
 
 def _is_tracking(name: str) -> bool:
@@ -40,14 +58,21 @@ def _is_tracking(name: str) -> bool:
     return low.startswith(TRACKING_PREFIXES) or low in TRACKING_PARAMS
 
 
+def _is_variant(name: str, value: str) -> bool:
+    low = name.lower()
+    if low in VARIANT_PARAMS:
+        return True
+    return low in PAGINATION_PARAMS and bool(PAGINATION_VALUE_RE.match(value.strip()))
+
+
 @lru_cache(maxsize=65536)
 def canonicalize(url: str, *, article: bool = True) -> str:
-    """The canonical form of ``url``.
+    """The canonical form of ``url`` (idempotent; non-http(s) URLs are returned as given).
 
     ``article=True`` (the default, for article URLs) also maps variants to the article:
-    AMP (``/amp/``, ``?amp=1``, ``amp.`` hosts), print views, and pagination
-    (``?page=N``, ``?page=all``). ``article=False`` keeps pagination parameters, so that
-    listing pages ``/section?page=2`` stay distinct.
+    AMP (``/amp/``, ``?amp=1``, ``amp.`` hosts), mobile hosts (``m.``), a trailing print
+    segment, and pagination (``?page=N``, ``?page=all``). ``article=False`` keeps them, so
+    that listing pages ``/section?page=2`` stay distinct.
     """
     url = url.strip()
     try:
@@ -55,29 +80,27 @@ def canonicalize(url: str, *, article: bool = True) -> str:
     except ValueError:
         return url
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
+    if scheme not in ("http", "https") or not parts.hostname:
         return url
-    host = (parts.hostname or "").lower().rstrip(".")
+    host = parts.hostname.lower().rstrip(".")
     try:
         port = parts.port
     except ValueError:
         port = None
-    if host.startswith("www."):
-        host = host[4:]
-    if article and host.startswith("amp."):
-        host = host[4:]
-    if host.startswith("m.") and article:
-        host = host[2:]
+    if article:
+        for prefix in RENDERING_HOST_PREFIXES:
+            if host.startswith(prefix) and host.count(".") >= 2:
+                host = host[len(prefix):]
+                break
     netloc = host if ":" not in host else f"[{host}]"
     if port and port != DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
     path = parts.path or "/"
     query = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        low = name.lower()
         if _is_tracking(name):
             continue
-        if article and (low in VARIANT_PARAMS or low in PAGINATION_PARAMS):
+        if article and _is_variant(name, value):
             continue
         query.append((name, value))
     if article:
@@ -85,9 +108,61 @@ def canonicalize(url: str, *, article: bool = True) -> str:
         path = PRINT_PATH_RE.sub("", path) or "/"
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    # the scheme is kept (some sites are http only); lookups try both: ``scheme_variants``
     rebuilt = urlunsplit((scheme, netloc, path, urlencode(query), ""))
     return canonicalize_url(rebuilt, keep_fragments=False)
+
+
+def _base_host(host: str) -> str:
+    for prefix in SAME_HOST_PREFIXES:
+        if host.startswith(prefix) and host.count(".") >= 2:
+            return host[len(prefix):]
+    return host
+
+
+def identity_key(url: str, *, article: bool = True) -> str:
+    """What two URLs share when they name the same page: the canonical URL without its
+    scheme and ``www.`` (``//example.com/a`` for ``https://www.example.com/a?utm_x=1``)."""
+    canonical = canonicalize(url, article=article)
+    try:
+        parts = urlsplit(canonical)
+    except ValueError:
+        return canonical
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return canonical
+    netloc = parts.netloc.lower()
+    host = parts.hostname
+    base = _base_host(host)
+    if base != host:
+        netloc = netloc.replace(host, base, 1)
+    return urlunsplit(("", netloc, parts.path, parts.query, ""))
+
+
+def url_variants(url: str) -> list[str]:
+    """The forms under which an article URL may be stored: ``url`` first, then its
+    http/https and ``www.``/bare twins (all of them name the same article)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [url]
+    host = parts.hostname
+    base = _base_host(host) if host.startswith("www.") else host
+    hosts = [host]
+    if _looks_like_domain(base):
+        hosts += [h for h in (base, "www." + base) if h != host]
+    out = [url]
+    for scheme in ("https", "http"):
+        for h in hosts:
+            netloc = parts.netloc.replace(host, h, 1)
+            form = urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+            if form not in out:
+                out.append(form)
+    return out
+
+
+def _looks_like_domain(host: str) -> bool:
+    return "." in host and not host.replace(".", "").isdigit() and ":" not in host
 
 
 def host_of(url: str) -> str:
@@ -98,15 +173,8 @@ def host_of(url: str) -> str:
 
 
 def same_site(a: str, b: str) -> bool:
-    """Whether two URLs are on the same site (www. and amp. prefixes ignored)."""
-
-    def base(h: str) -> str:
-        for prefix in ("www.", "amp.", "m."):
-            if h.startswith(prefix):
-                return h[len(prefix):]
-        return h
-
-    return base(host_of(a)) == base(host_of(b)) != ""
+    """Whether two URLs are on the same site (www., amp. and m. prefixes ignored)."""
+    return _base_host(host_of(a)) == _base_host(host_of(b)) != ""
 
 
 def scheme_variants(url: str) -> list[str]:

@@ -8,28 +8,12 @@ from typing import Any
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from migrations.objects import include_object
 from storage.engine import normalise_url
 from storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-# Tables that belong to others and that autogenerate / check must never try to drop:
-# APScheduler's SQLAlchemyJobStore, and the search index objects made by raw SQL.
-IGNORED_TABLE_PREFIXES = ("apscheduler_", "articles_fts", "sqlite_")
-
-
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    if type_ == "table" and name and name.startswith(IGNORED_TABLE_PREFIXES):
-        return False
-    if type_ in ("index", "column") and reflected and compare_to is None:
-        table = getattr(getattr(obj, "table", None), "name", "") or ""
-        if table.startswith(IGNORED_TABLE_PREFIXES):
-            return False
-        # search index objects made by raw SQL (tsvector column and its GIN index)
-        if name in ("search_vector", "ix_articles_search_vector"):
-            return False
-    return True
 
 
 def _configure(connection: Any) -> None:

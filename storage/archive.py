@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.dedup import Fingerprint
-from crawler.urls import scheme_variants
+from crawler.urls import url_variants
 from storage.models import (
     Article,
     ArticleLink,
@@ -76,8 +76,8 @@ class StoreResult:
 
 
 def find_article_id(session: Session, urls: list[str]) -> int | None:
-    """The article that any of ``urls`` (or their http/https twins) is known for."""
-    candidates = sorted({v for u in urls for v in scheme_variants(u)})
+    """The article that any of ``urls`` (or their http/https, www/bare twins) is known for."""
+    candidates = sorted({v for u in urls for v in url_variants(u)})
     if not candidates:
         return None
     return session.execute(
@@ -93,7 +93,11 @@ def add_aliases(session: Session, article_id: int, urls: dict[str, str]) -> int:
     now = utcnow()
     rows = [{"url": u, "article_id": article_id, "kind": k, "first_seen": now}
             for u, k in urls.items()]
-    result = session.execute(insert_ignore(session, ArticleURL, rows, ["url"]))
+    # the count of URLs actually added is the alias statistic: a Core insert (the ORM's
+    # bulk path reports none) asked to keep its rowcount (SQLAlchemy only guarantees it
+    # for UPDATE/DELETE; without this PostgreSQL gives -1)
+    stmt = insert_ignore(session, ArticleURL.__table__, rows, ["url"])
+    result = session.execute(stmt.execution_options(preserve_rowcount=True))
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
@@ -161,11 +165,17 @@ def store_page(
     page: ArchivedPage,
     *,
     run_id: int | None = None,
-    near_threshold: float = 0.8,
+    near_threshold: float | None = None,
 ) -> StoreResult:
-    """Write one article page; returns what it was to the archive."""
+    """Write one article page; returns what it was to the archive.
+
+    ``near_threshold``: estimated Jaccard at or above which the page is a near-duplicate
+    (default ``storage.dedup_index.default_threshold()``).
+    """
     from storage import dedup_index
 
+    if near_threshold is None:
+        near_threshold = dedup_index.default_threshold()
     now = utcnow()
     fp = page.fingerprint
     urls = _alias_map(page)
@@ -220,24 +230,36 @@ def _update_existing(session: Session, article_id: int, page: ArchivedPage,
                                 last_modified_header=page.last_modified))
         return StoreResult("alias" if added else "unchanged", article_id, added)
     # the text changed: keep the old one as a version, the new one becomes current
+    # (article_id, version) is unique: a concurrent writer of the same article fails cleanly
     number = (session.execute(
         select(func.max(ArticleVersion.version)).where(ArticleVersion.article_id == article_id)
     ).scalar_one() or 0) + 1
     session.add(ArticleVersion(
         article_id=article_id, version=number, title=current.title, body=current.body,
-        content_hash=current.content_hash, first_seen=current.first_seen,
+        content_hash=current.content_hash,
+        first_seen=_text_first_seen(session, article_id, current.content_hash,
+                                    current.first_seen),
         last_seen=current.last_seen,
     ))
     values = _article_values(page)
     values.update(last_seen=now, last_checked=now)
     session.execute(update(Article).where(Article.id == article_id).values(**values))
-    session.execute(
-        ArticleLink.__table__.delete().where(ArticleLink.from_article_id == article_id)
-    )
+    session.execute(delete(ArticleLink).where(ArticleLink.from_article_id == article_id))
     _store_links(session, article_id, page.related)
     _store_raw(session, article_id, page)
-    dedup_index.index_article(session, article_id, fp)
+    dedup_index.index_article(session, article_id, fp, replace=True)
     return StoreResult("version", article_id, added)
+
+
+def _text_first_seen(session: Session, article_id: int, content_hash: str,
+                     article_first_seen: datetime) -> datetime:
+    """When the article's current text was first seen: the first raw page fetched with that
+    text (every new text is stored with its raw page), else the article's first sighting."""
+    first = session.execute(
+        select(func.min(RawPage.fetched_at))
+        .where(RawPage.article_id == article_id, RawPage.content_hash == content_hash)
+    ).scalar_one_or_none()
+    return first or article_first_seen
 
 
 def touch_checked(session: Session, urls: list[str]) -> None:

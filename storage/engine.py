@@ -75,14 +75,26 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
                 folder = Path(database).expanduser().resolve().parent
                 if not folder.is_dir():
                     raise StorageError(f"database folder does not exist: {folder}")
+                file = folder / Path(database).name
+                # a writer needs the file and its folder (WAL and shared-memory files);
+                # access() also sees a read-only filesystem, whoever we are (root included)
+                if not readonly and not (os.access(folder, os.W_OK) and (
+                        not file.exists() or os.access(file, os.W_OK))):
+                    raise StorageError(
+                        f"database is read-only: {redact(parsed)} (cannot write "
+                        f"{file if file.exists() else folder})")
             connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                             "check_same_thread": False}
             if readonly and not memory:
                 path = Path(database).expanduser().resolve()
                 # the SQLite URI's options go in the URL's query with uri=true (SQLAlchemy
                 # would otherwise take "file:...?mode=ro" for a relative file name)
-                parsed = parsed.set(database=f"file:{quote(str(path))}",
-                                    query={**parsed.query, "mode": "ro", "uri": "true"})
+                query = {**parsed.query, "mode": "ro", "uri": "true"}
+                if _on_read_only_filesystem(path.parent):
+                    # WAL needs a writable -shm file beside the database; on a read-only
+                    # filesystem nobody can change the file, so SQLite may skip locking
+                    query["immutable"] = "1"
+                parsed = parsed.set(database=f"file:{quote(str(path))}", query=query)
             engine = create_engine(parsed, connect_args=connect_args, **kwargs)
             event.listen(engine, "connect", _sqlite_pragmas)
             # Let SQLAlchemy, not pysqlite, start transactions (SAVEPOINTs then work), and
@@ -110,6 +122,13 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
         raise
     except Exception as exc:
         raise StorageError(f"cannot open database {redact(parsed)}: {_first_line(exc)}") from exc
+
+
+def _on_read_only_filesystem(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

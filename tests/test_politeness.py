@@ -79,3 +79,23 @@ def test_user_agent_names_arsip_and_the_contact_url(database_url, tmp_path: Path
     for agent in agents:
         assert agent.startswith("arsip/")
         assert "https://archive.example.org/contact" in agent
+
+
+def test_robots_txt_holds_for_requests_that_wait_for_it_together(database_url, tmp_path: Path):
+    """Several start requests to one host wait for its robots.txt at once: every one of them
+    is checked against it (Scrapy's own middleware lets all but the first through)."""
+    with SiteServer(delay=0.2) as server:
+        config = tmp_path / "arsip.toml"
+        starts = [f"{server.url}/private/draft-{i}" for i in range(4)]
+        starts += [f"{server.url}/", f"{server.url}/section/histori"]
+        config.write_text(
+            "[[sites]]\nname = \"robots\"\n"
+            f"start_urls = {starts!r}\n".replace("'", '"')
+            + 'allowed_domains = ["127.0.0.1"]\ndepth = 0\nrelated_depth = 0\n',
+            encoding="utf-8")
+        res = run_cli("crawl", "robots", "--quiet", "--workers", "0",
+                      env={"ARSIP_CONFIG": str(config)})
+        assert res.returncode == 0, res.stderr
+        paths = server.paths()
+    assert "/section/histori" in paths
+    assert not any(p.startswith("/private/") for p in paths), paths

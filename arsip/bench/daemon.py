@@ -1,12 +1,188 @@
-"""`arsip bench daemon`."""
+"""`arsip bench daemon [--runs N] [--sites K] [--format table|json]`: the daemon's own memory.
+
+Runs the real daemon (`arsip daemon`, a subprocess) on a temporary archive against a small site
+served on 127.0.0.1, every site with ``every = "1s"``, until N runs have ended, and prints the
+daemon process's own RSS (not its crawl children's) after the first run (``rss_start_mb``, the
+baseline, measured in the same run) and at the end (``rss_end_mb``), their ratio and the peak.
+A daemon that leaks per run shows a ratio well above 1 after a few hundred runs.
+"""
 
 from __future__ import annotations
 
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
-from arsip.commands._common import not_yet
+from arsip.errors import CommandError, UsageError
+
+COLUMNS = ["runs", "finished", "other_status", "elapsed_s", "runs_per_min", "rss_start_mb",
+           "rss_end_mb", "rss_max_mb", "rss_ratio"]
+
+PAGES = {
+    "/": b"""<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Beranda</title>
+</head><body><h1>Berita</h1><ul><li><a href="/berita/1">Satu</a></li>
+<li><a href="/berita/2">Dua</a></li></ul></body></html>""",
+    "/berita/1": b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
+<title>Berita satu</title></head><body><article><h1>Berita satu</h1>
+<p>Isi berita pertama untuk uji memori daemon arsip, cukup panjang untuk dibaca.</p>
+</article></body></html>""",
+    "/berita/2": b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
+<title>Berita dua</title></head><body><article><h1>Berita dua</h1>
+<p>Isi berita kedua untuk uji memori daemon arsip, juga cukup panjang untuk dibaca.</p>
+</article></body></html>""",
+}
 
 
 def register(sub: Any, common: Any) -> None:
-    p = sub.add_parser("daemon", parents=[common], help="(not available yet)")
-    p.set_defaults(func=not_yet("bench daemon"))
+    p = sub.add_parser("daemon", parents=[common],
+                       help="the daemon's own memory (RSS) over N scheduled runs")
+    p.add_argument("--runs", type=int, default=100, metavar="N",
+                   help="runs to wait for (default 100)")
+    p.add_argument("--sites", type=int, default=2, metavar="K",
+                   help="sites, each every 1s (default 2: two crawls in parallel)")
+    p.add_argument("--format", choices=["table", "json"], default="table",
+                   help="output format (default: table)")
+    p.set_defaults(func=run)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = PAGES.get(self.path.split("?")[0])
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _config(url: str, sites: int) -> str:
+    lines = ["[daemon]", "max_parallel = 2", "grace_seconds = 10", ""]
+    for i in range(sites):
+        lines += [
+            "[[sites]]",
+            f'name = "bench{i}"',
+            f'start_urls = ["{url}"]',
+            'allowed_domains = ["127.0.0.1"]',
+            'every = "1s"',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _ended_runs(engine: Any) -> tuple[int, int]:
+    from sqlalchemy import func, inspect, select
+    from sqlalchemy.orm import Session
+
+    from storage.models import CrawlRun
+
+    if not inspect(engine).has_table("crawl_runs"):
+        return 0, 0
+    with Session(engine) as s:
+        rows = dict(s.execute(select(CrawlRun.status, func.count())
+                              .where(CrawlRun.status != "running")
+                              .group_by(CrawlRun.status)).all())
+    return sum(rows.values()), rows.get("finished", 0)
+
+
+def bench(runs: int, sites: int) -> dict[str, Any]:
+    import psutil
+
+    from storage.engine import make_engine
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-") as tmp:
+        work = Path(tmp)
+        (work / "arsip.toml").write_text(_config(url, sites), encoding="utf-8")
+        db_url = f"sqlite:///{work / 'arsip.db'}"
+        env = dict(os.environ, ARSIP_CONFIG=str(work / "arsip.toml"), ARSIP_DATABASE_URL=db_url)
+        log_path = work / "daemon.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "arsip", "daemon", "--log-level", "WARNING"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                cwd=work,
+            )
+        engine = None
+        try:
+            daemon = psutil.Process(proc.pid)
+            deadline = time.monotonic() + max(120.0, runs * 15.0)
+            rss_start = rss_max = 0
+            t_start = 0.0
+            ended = finished = 0
+            while True:
+                if proc.poll() is not None:
+                    tail = log_path.read_text(encoding="utf-8", errors="replace")[-1500:]
+                    raise CommandError(f"the daemon exited with status {proc.returncode}: "
+                                       f"{' | '.join(tail.strip().splitlines()[-5:])}")
+                if time.monotonic() > deadline:
+                    raise CommandError(f"only {ended} of {runs} runs ended in time")
+                if engine is None and (work / "arsip.db").exists():
+                    engine = make_engine(db_url)
+                if engine is not None:
+                    try:
+                        ended, finished = _ended_runs(engine)
+                    except Exception:  # noqa: BLE001 - the daemon may be migrating
+                        ended = 0
+                rss = daemon.memory_info().rss
+                if ended >= 1 and not rss_start:
+                    rss_start, t_start = rss, time.monotonic()
+                rss_max = max(rss_max, rss)
+                if ended >= runs and rss_start:
+                    rss_end = rss
+                    break
+                time.sleep(0.5)
+            elapsed = time.monotonic() - t_start
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if engine is not None:
+                engine.dispose()
+            server.shutdown()
+            server.server_close()
+    mb = 1024 * 1024
+    return {
+        "runs": ended,
+        "finished": finished,
+        "other_status": ended - finished,
+        "elapsed_s": round(elapsed, 1),
+        "runs_per_min": round((ended - 1) / elapsed * 60, 1) if elapsed > 0 else None,
+        "rss_start_mb": round(rss_start / mb, 2),
+        "rss_end_mb": round(rss_end / mb, 2),
+        "rss_max_mb": round(rss_max / mb, 2),
+        "rss_ratio": round(rss_end / rss_start, 3) if rss_start else None,
+    }
+
+
+def run(args: Any) -> int:
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    if args.sites < 1:
+        raise UsageError("--sites must be at least 1")
+    result = bench(args.runs, args.sites)
+    if args.format == "json":
+        from arsip.output import dumps
+
+        sys.stdout.write(dumps(result, indent=2) + "\n")
+    else:
+        from arsip.output import print_rows
+
+        print_rows([result], COLUMNS, "table")
+    return 0

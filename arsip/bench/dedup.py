@@ -1,12 +1,318 @@
-"""`arsip bench dedup`."""
+"""`arsip bench dedup`: near-duplicate quality on labelled pairs, and the cost of the
+dedup-aware write path as the archive grows.
+
+(1) Quality: pairs built from the real texts of ``../shared/corpus`` (``articleBody`` of each
+folder's ``ground-truth.json``; see ``arsip.bench.dedup_pairs``): copies with edits of growing
+size and portal rewrites (positives), different articles on the same topic (negatives). The
+decision is the archive's own (``storage.dedup_index.is_near_duplicate``: exact hash, or a
+shared LSH band and an estimated Jaccard >= threshold). Prints ``precision``, ``recall``
+(goal: both >= 0.98 at the default threshold), recall per kind and the fingerprint cost.
+
+(2) Scaling: a SQLite archive (temporary file, the real schema and engine) grown to each of
+``--sizes`` articles with bulk inserts of synthetic bodies and their real fingerprints and LSH
+bands; at each size a batch of new articles (a fifth of them near-copies of archived ones,
+so candidates are verified too) goes through the real store path (``store_page``, one
+transaction, a savepoint per article, as the pipeline does). Prints
+``sizes: [{archive, ms_per_article}]`` and ``ratio_100k_1k`` (the largest size's cost over
+the smallest's; 100k over 1k with the default sizes; goal <= 2). Nothing of the archive is
+loaded into memory: the process's peak RSS is printed too.
+"""
 
 from __future__ import annotations
 
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
-from arsip.commands._common import not_yet
+from arsip.errors import UsageError
+
+GOALS = {"precision": 0.98, "recall": 0.98, "ratio_100k_1k": 2.0}
+DEFAULT_SIZES = "1000,10000,100000"
+REPEATS = 3
 
 
 def register(sub: Any, common: Any) -> None:
-    p = sub.add_parser("dedup", parents=[common], help="(not available yet)")
-    p.set_defaults(func=not_yet("bench dedup"))
+    p = sub.add_parser("dedup", parents=[common],
+                       help="near-duplicate precision/recall and write cost vs archive size")
+    p.add_argument("--corpus", nargs="+", metavar="DIR",
+                   help="corpus folders with ground-truth.json (default: every folder of "
+                        "../shared/corpus)")
+    p.add_argument("--sizes", default=DEFAULT_SIZES, metavar="N,N,...",
+                   help=f"archive sizes for the scaling part (default {DEFAULT_SIZES})")
+    p.add_argument("--batch", type=int, default=200, metavar="N",
+                   help="new articles stored at each size (default 200)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="near-duplicate threshold (default: the archive's default)")
+    p.add_argument("--skip-scaling", action="store_true", help="only the quality part")
+    p.add_argument("--skip-quality", action="store_true", help="only the scaling part")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--format", choices=["table", "json"], default="table",
+                   help="output format (default table)")
+    p.set_defaults(func=run)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise UsageError(f"--sizes: expected numbers separated by commas, not {text!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise UsageError("--sizes: give at least one positive size")
+    return sizes
+
+
+def default_corpus() -> list[Path]:
+    here = Path(__file__).resolve().parents[2]  # the repository root
+    for root in (here.parent / "shared" / "corpus", Path("../shared/corpus")):
+        if root.is_dir():
+            return sorted(p for p in root.iterdir() if (p / "ground-truth.json").is_file())
+    return []
+
+
+def run(args: Any) -> int:
+    from arsip.output import dumps
+    from storage.dedup_index import DEFAULT_THRESHOLD
+
+    sizes = _sizes(args.sizes)
+    if args.batch < 1:
+        raise UsageError("--batch: must be at least 1")
+    threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD
+    if not 0 < threshold <= 1:
+        raise UsageError("--threshold: must be between 0 and 1")
+    result: dict[str, Any] = {"threshold": threshold}
+    if not args.skip_quality:
+        folders = [Path(p) for p in args.corpus] if args.corpus else default_corpus()
+        missing = [str(p) for p in folders if not (p / "ground-truth.json").is_file()]
+        if missing or not folders:
+            from arsip.errors import CommandError
+
+            where = ", ".join(missing) or "../shared/corpus"
+            raise CommandError(f"no corpus with ground-truth.json at {where}")
+        result.update(quality(folders, threshold, args.seed))
+    if not args.skip_scaling:
+        result.update(scaling(sizes, args.batch, threshold, args.seed))
+    result["peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["goals"] = {k: v for k, v in GOALS.items() if k in result}
+    if args.format == "json":
+        print(dumps(result))
+    else:
+        _print_table(result)
+    return 0
+
+
+# -- (1) quality ---------------------------------------------------------------------------
+def quality(folders: list[Path], threshold: float, seed: int) -> dict[str, Any]:
+    from arsip.bench.dedup_pairs import build_pairs, load_texts
+    from crawler.dedup import fingerprint, similarity
+    from storage.dedup_index import is_near_duplicate
+
+    texts = load_texts(folders)
+    pairs = build_pairs(texts, seed=seed)
+    cache: dict[str, Any] = {}
+    times: list[float] = []
+
+    def fp(text: str) -> Any:
+        if text not in cache:
+            started = time.perf_counter()
+            cache[text] = fingerprint(text)
+            times.append((time.perf_counter() - started) * 1000)
+        return cache[text]
+
+    tp = fp_ = fn = tn = 0
+    kinds: dict[str, list[int]] = {}
+    sims: dict[str, list[float]] = {}
+    for pair in pairs:
+        a, b = fp(pair.a), fp(pair.b)
+        decided = is_near_duplicate(a, b, threshold)
+        sims.setdefault(pair.kind, []).append(
+            similarity(a.minhash, b.minhash) if a.minhash and b.minhash else 0.0)
+        kinds.setdefault(pair.kind, []).append(int(decided == pair.duplicate))
+        if decided and pair.duplicate:
+            tp += 1
+        elif decided:
+            fp_ += 1
+        elif pair.duplicate:
+            fn += 1
+        else:
+            tn += 1
+    return {
+        "texts": len(texts),
+        "pairs": len(pairs),
+        "positives": tp + fn,
+        "negatives": fp_ + tn,
+        "precision": round(tp / (tp + fp_), 4) if tp + fp_ else 0.0,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "false_positives": fp_,
+        "false_negatives": fn,
+        "by_kind": {k: {"pairs": len(v), "correct": round(sum(v) / len(v), 4),
+                        "similarity_min": round(min(sims[k]), 3),
+                        "similarity_median": round(statistics.median(sims[k]), 3),
+                        "similarity_max": round(max(sims[k]), 3)}
+                    for k, v in sorted(kinds.items())},
+        "fingerprint_ms_median": round(statistics.median(times), 3) if times else 0.0,
+        "fingerprint_ms_mean": round(statistics.fmean(times), 3) if times else 0.0,
+    }
+
+
+# -- (2) scaling ---------------------------------------------------------------------------
+class _Bodies:
+    """Synthetic article bodies: words drawn from a Zipf-like vocabulary, 150-300 words."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        syll = ["ka", "ta", "ra", "ma", "na", "sa", "pa", "la", "ba", "da", "ga", "ja", "wa",
+                "ki", "ti", "ri", "mi", "ni", "si", "pi", "ku", "tu", "ru", "mu", "nu", "su",
+                "an", "ng", "er", "ah"]
+        words: set[str] = set()
+        while len(words) < 20000:
+            words.add("".join(self.rng.choice(syll) for _ in range(self.rng.randint(2, 4))))
+        self.words = sorted(words)
+        total = 0.0
+        self.cum_weights = []
+        for rank in range(len(self.words)):
+            total += 1.0 / (rank + 10)
+            self.cum_weights.append(total)
+
+    def body(self) -> str:
+        n = self.rng.randint(150, 300)
+        words = self.rng.choices(self.words, cum_weights=self.cum_weights, k=n)
+        paras = [" ".join(words[i:i + 40]) + "." for i in range(0, n, 40)]
+        return "\n\n".join(paras)
+
+    def near_copy(self, body: str) -> str:
+        words = body.split()
+        for _ in range(max(1, len(words) // 50)):  # about 2 % of the words changed
+            words[self.rng.randrange(len(words))] = self.rng.choice(self.words)
+        return " ".join(words)
+
+
+def _bulk_fill(engine: Any, site_id: int, start: int, stop: int, gen: _Bodies,
+               kept: list[str]) -> None:
+    """Insert articles ``start..stop-1`` with their URLs, fingerprints and bands."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from crawler.dedup import fingerprint
+    from storage.models import Article, ArticleURL, MinHashBand
+
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    chunk = 2000
+    for lo in range(start, stop, chunk):
+        hi = min(stop, lo + chunk)
+        arts: list[dict[str, Any]] = []
+        urls: list[dict[str, Any]] = []
+        bands: list[dict[str, Any]] = []
+        for i in range(lo, hi):
+            body = gen.body()
+            if len(kept) < 500 and gen.rng.random() < 0.01:
+                kept.append(body)  # originals the measured batch will copy
+            f = fingerprint(body)
+            url = f"https://bench.example/read/{i}/artikel-{i}"
+            when = base + timedelta(minutes=i)
+            arts.append({"id": i + 1, "site_id": site_id, "canonical_url": url,
+                         "title": f"Artikel {i}", "body": body, "content_hash": f.content_hash,
+                         "minhash": f.minhash, "published": when, "first_seen": when,
+                         "last_seen": when, "last_checked": when, "authors": [], "tags": []})
+            urls.append({"url": url, "article_id": i + 1, "kind": "canonical",
+                         "first_seen": when})
+            bands.extend({"article_id": i + 1, "band": b, "key": k} for b, k in f.band_keys)
+        with engine.begin() as conn:  # Core executemany: the fastest bulk insert
+            conn.execute(insert(Article), arts)
+            conn.execute(insert(ArticleURL), urls)
+            conn.execute(insert(MinHashBand), bands)
+
+
+def scaling(sizes: list[int], batch: int, threshold: float, seed: int) -> dict[str, Any]:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from crawler.dedup import fingerprint
+    from storage.archive import ArchivedPage, store_page
+    from storage.engine import open_archive
+    from storage.models import Article
+    from storage.runs import ensure_site
+
+    gen = _Bodies(seed)
+    kept: list[str] = []
+    out: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="arsip-bench-dedup-") as tmp:
+        engine = open_archive(f"sqlite:///{tmp}/bench.db")
+        try:
+            with Session(engine) as session, session.begin():
+                site_id = ensure_site(session, "bench")
+            filled = 0
+            next_id = 10_000_000  # ids of the measured articles, apart from the bulk ones
+            build_s = 0.0
+            for size in sizes:
+                started = time.perf_counter()
+                with Session(engine) as session:
+                    filled = session.execute(select(func.count(Article.id))).scalar_one()
+                if size > filled:
+                    _bulk_fill(engine, site_id, filled, size, gen, kept)
+                build_s += time.perf_counter() - started
+                # REPEATS batches (the median is kept: the machine may be shared); the
+                # fingerprints are made before timing (the extraction workers' job); a fifth
+                # of the new articles are near-copies of archived ones
+                timings = []
+                outcomes: dict[str, int] = {}
+                for _ in range(REPEATS):
+                    pages = []
+                    for j in range(batch):
+                        body = gen.near_copy(gen.rng.choice(kept)) if kept and j % 5 == 0 \
+                            else gen.body()
+                        next_id += 1
+                        url = f"https://bench.example/baru/{next_id}"
+                        pages.append(ArchivedPage(url=url, canonical_url=url, title="baru",
+                                                  body=body, fingerprint=fingerprint(body),
+                                                  raw_body=body.encode()))
+                    started = time.perf_counter()
+                    with Session(engine) as session, session.begin():
+                        for page in pages:
+                            with session.begin_nested():
+                                res = store_page(session, site_id, page,
+                                                 near_threshold=threshold)
+                            outcomes[res.outcome] = outcomes.get(res.outcome, 0) + 1
+                    timings.append((time.perf_counter() - started) * 1000 / batch)
+                out.append({"archive": size,
+                            "ms_per_article": round(statistics.median(timings), 3),
+                            "outcomes": outcomes})
+                print(f"bench dedup: archive {size}: {out[-1]['ms_per_article']} ms/article",
+                      file=sys.stderr, flush=True)
+        finally:
+            engine.dispose()
+    first, last = out[0]["ms_per_article"], out[-1]["ms_per_article"]
+    return {"sizes": out, "ratio_100k_1k": round(last / first, 3) if first else None,
+            "build_s": round(build_s, 1)}
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    lines = [f"threshold          {result['threshold']}"]
+    if "precision" in result:
+        lines += [
+            f"texts / pairs      {result['texts']} / {result['pairs']} "
+            f"({result['positives']} positive, {result['negatives']} negative)",
+            f"precision          {result['precision']}  (goal >= {GOALS['precision']})",
+            f"recall             {result['recall']}  (goal >= {GOALS['recall']})",
+            f"fingerprint ms     median {result['fingerprint_ms_median']}, "
+            f"mean {result['fingerprint_ms_mean']}",
+            "by kind            correct  similarity min / median / max",
+        ]
+        for kind, v in result["by_kind"].items():
+            lines.append(f"  {kind:<16} {v['correct']:<8} {v['similarity_min']} / "
+                         f"{v['similarity_median']} / {v['similarity_max']}")
+    if "sizes" in result:
+        lines.append("archive            ms_per_article")
+        for row in result["sizes"]:
+            lines.append(f"  {row['archive']:<16} {row['ms_per_article']}")
+        lines.append(f"ratio_100k_1k      {result['ratio_100k_1k']}  "
+                     f"(goal <= {GOALS['ratio_100k_1k']})")
+        lines.append(f"build_s            {result['build_s']}")
+    lines.append(f"peak_rss_mb        {result['peak_rss_mb']}")
+    print("\n".join(lines))

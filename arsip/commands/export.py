@@ -1,12 +1,86 @@
-"""`arsip export`."""
+"""`arsip export`: the archive as JSONL or CSV (articles) or WARC (raw responses), streamed."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from arsip.commands._common import not_yet
+from arsip.commands.search import add_filter_options, article_filter
+from arsip.errors import UsageError
 
 
 def register(sub: Any, common: Any) -> None:
-    p = sub.add_parser("export", parents=[common], help="(not available yet)")
-    p.set_defaults(func=not_yet("export"))
+    p = sub.add_parser(
+        "export", parents=[common],
+        help="export articles (jsonl, csv) or raw pages (warc), streamed",
+        description="JSONL/CSV: one record per article. WARC: the stored raw responses as "
+                    "gzip-per-record WARC response records (write them to a .warc.gz file).",
+    )
+    p.add_argument("--format", choices=["jsonl", "csv", "warc"], default="jsonl",
+                   help="output format (default jsonl)")
+    add_filter_options(p, search=False)
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write to FILE (atomically: a temp file renamed at the end); "
+                        "default: standard output")
+    p.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def open_output(path: str | None, *, binary: bool) -> Iterator[Any]:
+    """Standard output, or a temp file next to ``path`` renamed over it on success."""
+    if path is None:
+        if binary:
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        else:
+            yield sys.stdout
+            sys.stdout.flush()
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"--output folder does not exist: {folder}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if binary:
+                yield raw
+            else:
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                yield text
+                text.flush()
+                text.detach()
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def run(args: Any) -> int:
+    from sqlalchemy.orm import Session
+
+    from arsip.commands._common import archive_engine
+    from storage.export import iter_articles, write_csv, write_jsonl, write_warc
+
+    filters = article_filter(args)
+    engine = archive_engine(readonly=True)
+    try:
+        with Session(engine) as session:
+            if args.format == "warc":
+                name = Path(args.output).name if args.output else "arsip.warc.gz"
+                with open_output(args.output, binary=True) as raw:
+                    write_warc(session, raw, filters, filename=name)
+            else:
+                writer = write_jsonl if args.format == "jsonl" else write_csv
+                with open_output(args.output, binary=False) as text:
+                    writer(iter_articles(session, filters), text)
+    finally:
+        engine.dispose()
+    return 0

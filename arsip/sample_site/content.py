@@ -215,3 +215,117 @@ def stories() -> list[Story]:
             ],
         ),
     ]
+
+
+# -- dedup fixtures (``SampleSite(dedup=True)``) -----------------------------------------
+# Stories of the original site reachable only through URL variants: a link with tracking
+# parameters, an AMP link, a print view, an old URL that redirects.
+def dedup_stories() -> list[Story]:
+    def story(id_: str, slug: str, title: str, paras: list[str], day: int) -> Story:
+        return Story(id=id_, slug=slug, section="histori", title=title, author="Ade S",
+                     published=datetime(2022, 1, day, 9, 0, tzinfo=WIB), paragraphs=paras,
+                     listed=False)
+
+    return [
+        story("033200001", "museum-nasional-buka-kembali-galeri-prasejarah",
+              "Museum Nasional Buka Kembali Galeri Prasejarah Setelah Dua Tahun Ditutup", [
+                  "Intisari-Online.com - Museum Nasional di Jakarta membuka kembali galeri prasejarah yang ditutup selama dua tahun karena pandemi.",
+                  "Pengunjung kini bisa melihat lagi fosil manusia purba dari Sangiran dan alat batu dari Pacitan yang dipamerkan dengan tata cahaya baru.",
+                  "Pengelola membatasi jumlah pengunjung menjadi dua ratus orang setiap jam dan mewajibkan pemesanan tiket secara daring.",
+                  "Kurator museum berharap pelajar kembali datang berombongan seperti sebelum pandemi melanda.",
+              ], 2),
+        story("033200002", "jejak-kapal-karam-voc-di-perairan-belitung",
+              "Jejak Kapal Karam VOC di Perairan Belitung yang Menyimpan Ribuan Keramik", [
+                  "Intisari-Online.com - Para penyelam menemukan kembali bangkai kapal dagang VOC di perairan Belitung yang tenggelam pada abad ke-18.",
+                  "Di lambung kapal itu tersimpan ribuan keramik Tiongkok yang sebagian besar masih utuh meski terendam ratusan tahun.",
+                  "Arkeolog bawah air menyebut kapal tersebut kemungkinan karam karena badai saat berlayar dari Batavia menuju Eropa.",
+                  "Pemerintah daerah berencana menjadikan lokasi itu kawasan wisata selam yang dilindungi.",
+              ], 1),
+        story("033200003", "kisah-jalur-rempah-yang-mengubah-peta-dunia",
+              "Kisah Jalur Rempah yang Mengubah Peta Dunia dan Mengundang Bangsa Eropa", [
+                  "Intisari-Online.com - Cengkih dan pala dari Maluku pernah lebih mahal daripada emas di pasar-pasar Eropa.",
+                  "Harga yang tinggi itu mendorong pelaut Portugis, Spanyol, dan Belanda berlomba mencari jalan laut menuju kepulauan rempah.",
+                  "Perebutan jalur dagang tersebut kemudian berujung pada penjajahan yang berlangsung selama berabad-abad.",
+                  "Kini jalur rempah diusulkan menjadi warisan budaya dunia kepada UNESCO.",
+              ], 2),
+        story("033200004", "rahasia-arsitektur-candi-borobudur-tahan-gempa",
+              "Rahasia Arsitektur Candi Borobudur yang Tahan Gempa Selama Ribuan Tahun", [
+                  "Intisari-Online.com - Candi Borobudur telah berdiri lebih dari seribu dua ratus tahun meski berada di kawasan rawan gempa.",
+                  "Para ahli menemukan bahwa batu-batu candi disusun dengan sistem kunci tanpa perekat sehingga bisa sedikit bergeser saat tanah berguncang.",
+                  "Lapisan tanah urukan di bawah candi juga berfungsi meredam getaran dari dalam bumi.",
+                  "Teknik itu kini dipelajari oleh insinyur yang merancang bangunan tahan gempa modern.",
+              ], 1),
+    ]
+
+
+@dataclass
+class PortalStory:
+    """A story of the syndicating portal (served for the ``localhost`` host name)."""
+
+    id: str
+    slug: str
+    title: str
+    published: datetime
+    paragraphs: list[str]
+    inline: dict[int, list[str]] = field(default_factory=dict)  # portal story ids
+    # the original this story copies (None: a story of its own)
+    source: str | None = None
+    # rel=canonical names the original on the other site (off-site: must be ignored)
+    canonical_to_source: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"/news/{self.id}/{self.slug}"
+
+
+def _dateline(paras: list[str], portal: str = "NusantaraNews.id") -> list[str]:
+    out = list(paras)
+    first = out[0]
+    for prefix in ("Intisari-Online.com - ", "Intisari-online.com - "):
+        if first.startswith(prefix):
+            first = f"{portal} - " + first[len(prefix):]
+    out[0] = first
+    return out
+
+
+def portal_stories(originals: list[Story]) -> list[PortalStory]:
+    """Near-copies (new headline, own dateline, a sentence or two changed, other Baca Juga
+    lines), an exact copy, an earlier-published copy, and a different story on the same
+    topic."""
+    by_id = {s.id: s for s in originals}
+    seed = by_id["033112345"]
+    seed_paras = _dateline(seed.paragraphs)
+    seed_paras[3] = "Namun, Moskow segera menolak komentar Washington itu dan menyebutnya provokasi."
+    seed_paras[-1] = "Kedua negara dijadwalkan bertemu di Jenewa untuk membahas krisis Ukraina."
+    kazakh = _dateline(by_id["033100003"].paragraphs)
+    kazakh[-1] = ("Sementara itu pasukan dari negara-negara anggota CSTO mulai tiba di "
+                  "bandara Almaty untuk menjaga fasilitas vital.")
+    oil = _dateline(by_id["033100009"].paragraphs)
+    oil[-1] = "Para pedagang khawatir gangguan pasokan berlanjut jika kerusuhan tidak mereda."
+    return [
+        PortalStory("8801", "rusia-murka-singgung-invasi-as-ke-irak",
+                    "Rusia Murka, Singgung Invasi AS ke Irak Usai Komentar Blinken soal Kazakhstan",
+                    seed.published + timedelta(hours=3), seed_paras,
+                    inline={4: ["8805"], 12: ["8803"]}, source=seed.id),
+        PortalStory("8802", "tokayev-izinkan-aparat-tembak-tanpa-peringatan",
+                    "Tokayev Izinkan Aparat Tembak Tanpa Peringatan, Aktivis Khawatir",
+                    by_id["033100003"].published + timedelta(hours=2), kazakh,
+                    inline={1: ["8805"]}, source="033100003", canonical_to_source=True),
+        PortalStory("8803", "rusia-tuding-ukraina-biarkan-simbol-perang-dunia",
+                    "Rusia Tuding Ukraina Biarkan Simbol Era Perang Dunia Kedua",
+                    by_id["033100004"].published + timedelta(hours=1),
+                    list(by_id["033100004"].paragraphs), inline={2: ["8802"]},
+                    source="033100004"),
+        PortalStory("8804", "produksi-tengiz-terganggu-harga-minyak-melonjak",
+                    "Produksi Tengiz Terganggu, Harga Minyak Dunia Melonjak",
+                    by_id["033100009"].published - timedelta(hours=5), oil,
+                    inline={2: ["8801"]}, source="033100009"),
+        PortalStory("8805", "warga-almaty-antre-roti-setelah-kerusuhan",
+                    "Warga Almaty Antre Roti dan Bensin Setelah Kerusuhan Mereda",
+                    datetime(2022, 1, 9, 12, 0, tzinfo=WIB), [
+                        "NusantaraNews.id - Warga Almaty mulai keluar rumah untuk membeli roti dan bensin setelah kerusuhan di kota itu mereda.",
+                        "Antrean panjang terlihat di depan toko roti dan stasiun pengisian bahan bakar sejak pagi hari.",
+                        "Akses internet yang diputus selama beberapa hari juga mulai pulih di sebagian wilayah kota.",
+                        "Pemerintah Kazakhstan menyatakan keadaan darurat tetap berlaku hingga pertengahan Januari.",
+                    ]),
+    ]

@@ -9,6 +9,16 @@ Routes (``render(path_with_query, base_url)``):
   /private/...                behind robots.txt: must never be requested
   /sitemap.xml                sitemap index -> /sitemap-articles.xml
   /feed                       RSS 2.0 of the listed stories
+
+With ``SampleSite(dedup=True)`` (the deduplication fixtures) the same routes plus:
+  /                           also a "Pilihan" block of URL variants: tracking parameters,
+                              AMP links, a print view, an old URL, a ``?page=all`` link
+  /read/ID/SLUG/amp           the AMP page of an article (rel=canonical to the article);
+                              article pages name it with ``<link rel=amphtml>``
+  /cetak/ID                   the print view of an article: no canonical, no og:url
+  /berita/ID                  an old article URL: 301 to /read/ID/SLUG
+and, for requests whose Host is ``localhost:PORT`` (the original is ``127.0.0.1:PORT``), a
+second portal that syndicates some stories (``content.portal_stories``): / and /news/ID/SLUG.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from arsip.sample_site.content import Story, stories
+from arsip.sample_site.content import PortalStory, Story, dedup_stories, portal_stories, stories
 
 HARI = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
 BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
@@ -45,16 +55,25 @@ def tanggal(story: Story) -> str:
 class SampleSite:
     """Renders the site for a base URL such as ``http://127.0.0.1:8123``."""
 
-    def __init__(self, story_list: list[Story] | None = None) -> None:
+    def __init__(self, story_list: list[Story] | None = None, *, dedup: bool = False) -> None:
         self.stories = story_list or stories()
+        self.dedup = dedup
+        if dedup:
+            self.stories = [*self.stories, *dedup_stories()]
         self.by_id = {s.id: s for s in self.stories}
         self.sections = sorted({s.section for s in self.stories})
+        self.portal = portal_stories(self.stories) if dedup else []
+        self.portal_by_id = {s.id: s for s in self.portal}
 
     # -- pages -------------------------------------------------------------------------
     def render(self, target: str, base: str) -> Page:
         parts = urlsplit(target)
         path = parts.path
         query = parse_qs(parts.query)
+        if self.dedup:
+            routed = self._dedup_route(path, base)
+            if routed is not None:
+                return routed
         if path == "/robots.txt":
             return self._text(
                 f"User-agent: *\nDisallow: /private/\n\nSitemap: {base}/sitemap.xml\n",
@@ -134,6 +153,7 @@ class SampleSite:
             "<h1>Berita Terbaru</h1>"
             + self._list_items(base, self._listed()[:4])
             + f'<p><a href="{base}/private/draft-laporan-khusus">Laporan khusus (segera)</a></p>'
+            + (self._variant_links(base) if self.dedup else "")
         )
         return self.shell(base, "Intisari - Berita Sejarah dan Dunia", main,
                           head='<meta property="og:type" content="website">')
@@ -204,6 +224,8 @@ class SampleSite:
             f'<meta property="article:section" content="{e(story.section.title())}">',
             '<meta name="content_tag" content="Kazakhstan, Rusia">',
         ]
+        if self.dedup:
+            head.append(f'<link rel="amphtml" href="{url}/amp">')
         if story.pages > 1 and page != "all":
             n = int(page)
             if n < story.pages:
@@ -275,6 +297,129 @@ class SampleSite:
         )
         return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
                 f"<title>Intisari</title><link>{base}/</link>{items}</channel></rss>")
+
+    # -- dedup fixtures ------------------------------------------------------------------
+    def _dedup_route(self, path: str, base: str) -> Page | None:
+        if urlsplit(base).hostname == "localhost":
+            return self._portal(path, base)
+        bits = path.strip("/").split("/")
+        if path.startswith("/read/") and len(bits) == 4 and bits[3] == "amp":
+            story = self.by_id.get(bits[1])
+            if story and bits[2] == story.slug:
+                return self._html(self.amp_article(base, story))
+        if path.startswith("/cetak/") and len(bits) == 2 and bits[1] in self.by_id:
+            return self._html(self.print_view(base, self.by_id[bits[1]]))
+        if path.startswith("/berita/") and len(bits) == 2 and bits[1] in self.by_id:
+            location = f"{base}{self.by_id[bits[1]].path}"
+            return Page(301, b"", {"Location": location, "Content-Type": "text/html"})
+        return None
+
+    def _variant_links(self, base: str) -> str:
+        s = self.by_id
+        links = [
+            (f"{s['033200001'].path}?utm_source=newsletter&utm_campaign=januari&fbclid=IwAR0x",
+             s["033200001"].title),
+            (f"{s['033200001'].path}?utm_source=twitter#komentar", "Komentar pembaca"),
+            (f"{s['033200002'].path}/amp", s["033200002"].title),
+            (f"{s['033200002'].path}?amp=1", "Versi ringan"),
+            ("/cetak/033200003", "Cetak: " + s["033200003"].title),
+            (s["033200003"].path, s["033200003"].title),
+            ("/berita/033200004", s["033200004"].title),
+            (f"{s['033100006'].path}?page=all", s["033100006"].title),
+        ]
+        items = "".join(f'<li><a href="{base}{e(href)}">{e(text)}</a></li>'
+                        for href, text in links)
+        return f'<div class="pilihan"><h2>Pilihan Editor</h2><ul>{items}</ul></div>'
+
+    def amp_article(self, base: str, story: Story) -> str:
+        paras = "".join(f"<p>{e(p)}</p>" for p in story.paragraphs)
+        return (
+            '<!DOCTYPE html>\n<html amp lang="id"><head><meta charset="utf-8">'
+            f"<title>{e(story.title)}</title>"
+            f'<link rel="canonical" href="{base}{story.path}">'
+            '<meta property="og:type" content="article">'
+            f'<meta property="article:published_time" content="{story.published.isoformat()}">'
+            f'</head><body><article><h1 class="read__title">{e(story.title)}</h1>'
+            f'<div class="read__time">{tanggal(story)}</div>'
+            f'<div class="read__content">{paras}</div></article></body></html>'
+        )
+
+    def print_view(self, base: str, story: Story) -> str:
+        paras = "".join(f"<p>{e(p)}</p>" for p in story.paragraphs)
+        return (
+            '<!DOCTYPE html>\n<html lang="id"><head><meta charset="utf-8">'
+            f"<title>{e(story.title)}</title>"
+            '<meta property="og:type" content="article">'
+            f'<meta property="article:published_time" content="{story.published.isoformat()}">'
+            f'</head><body onload="window.print()"><article><h1>{e(story.title)}</h1>'
+            f"<p class=\"date\">{tanggal(story)}</p><div class=\"content\">{paras}</div>"
+            "</article></body></html>"
+        )
+
+    def _portal(self, path: str, base: str) -> Page:
+        if path == "/robots.txt":
+            return self._text("User-agent: *\nDisallow:\n", "text/plain")
+        if path == "/":
+            items = "".join(
+                f'<div class="item"><h2><a href="{base}{p.path}">{e(p.title)}</a></h2>'
+                f"<p>{e(p.paragraphs[0][:120])}…</p></div>" for p in self.portal
+            )
+            return self._html(self._portal_shell(
+                base, "NusantaraNews - Berita Terkini", f"<h1>Terkini</h1>{items}",
+                '<meta property="og:type" content="website">'))
+        bits = path.strip("/").split("/")
+        if len(bits) == 3 and bits[0] == "news" and bits[1] in self.portal_by_id:
+            story = self.portal_by_id[bits[1]]
+            if bits[2] == story.slug:
+                return self._html(self.portal_article(base, story))
+        return Page(404, b"<h1>404</h1>", {"Content-Type": "text/html; charset=utf-8"})
+
+    def _portal_shell(self, base: str, title: str, main: str, head: str) -> str:
+        return (
+            '<!DOCTYPE html>\n<html lang="id"><head><meta charset="utf-8">'
+            f"<title>{e(title)}</title>{head}</head><body>"
+            f'<header><a class="logo" href="{base}/">NusantaraNews</a></header>'
+            f'<main class="main">{main}</main>'
+            "<footer><p>© 2022 NusantaraNews.id</p></footer></body></html>"
+        )
+
+    def portal_article(self, base: str, story: PortalStory) -> str:
+        url = f"{base}{story.path}"
+        canonical = url
+        if story.canonical_to_source and story.source:
+            # the original's address on the other host (127.0.0.1): off-site, to be ignored
+            port = urlsplit(base).port
+            canonical = f"http://127.0.0.1:{port}{self.by_id[story.source].path}"
+        body = []
+        for i, text in enumerate(story.paragraphs):
+            body.append(f"<p>{e(text)}</p>")
+            for rid in story.inline.get(i, []):
+                r = self.portal_by_id[rid]
+                body.append(f'<p><strong>Baca Juga: </strong><a href="{base}{r.path}">'
+                            f"{e(r.title)}</a></p>")
+        ld = {
+            "@context": "https://schema.org", "@type": "NewsArticle",
+            "mainEntityOfPage": {"@type": "WebPage", "@id": canonical},
+            "headline": story.title, "datePublished": story.published.isoformat(),
+            "author": {"@type": "Person", "name": "Tim Redaksi"},
+            "publisher": {"@type": "Organization", "name": "NusantaraNews"},
+            "inLanguage": "id",
+        }
+        head = (
+            f'<link rel="canonical" href="{canonical}">'
+            '<meta property="og:type" content="article">'
+            f'<meta property="og:title" content="{e(story.title)}">'
+            f'<meta property="article:published_time" content="{story.published.isoformat()}">'
+            f'<script type="application/ld+json">{json.dumps(ld)}</script>'
+        )
+        d = story.published
+        when = f"{HARI[d.weekday()]}, {d.day} {BULAN[d.month - 1]} {d.year} | {d:%H:%M} WIB"
+        main = (
+            f'<article class="read"><h1 class="read__title">{e(story.title)}</h1>'
+            f'<div class="read__time">{when}</div>'
+            f'<div class="read__content">{"".join(body)}</div></article>'
+        )
+        return self._portal_shell(base, f"{story.title} - NusantaraNews", main, head)
 
     # -- helpers -----------------------------------------------------------------------
     @staticmethod

@@ -1,23 +1,22 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 06:30:51.213316
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision: str = '0001'
-down_revision: Union[str, None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('daemon_heartbeats',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('hostname', sa.String(length=255), nullable=False),
@@ -167,11 +166,11 @@ def upgrade() -> None:
     with op.batch_alter_table('raw_pages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_raw_pages_article_id'), ['article_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('raw_pages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_raw_pages_article_id'))
 
@@ -208,4 +207,4 @@ def downgrade() -> None:
     op.drop_table('crawl_runs')
     op.drop_table('sites')
     op.drop_table('daemon_heartbeats')
-    
+

@@ -1,0 +1,246 @@
+"""Measuring a crawl in a child process: CPU time, wall time, peak memory of a process tree.
+
+- ``ProbeStats`` (a Scrapy ``STATS_CLASS``): keeps the crawl's stats after it closed and
+  records the wall time and the CPU time (this process and its waited-for children, such as
+  the extraction pool's workers) between the spider's opening and closing, so that imports
+  and start-up are not counted.
+- ``TreeSampler``: samples the RSS of a process and all its descendants (psutil) in a
+  thread and keeps the peak of their sum.
+- ``install_arsip_probes``: wraps arsip's extraction, fingerprinting, near-duplicate index and
+  archive writer with CPU timers (in the crawl's child process only), to tell where arsip's
+  time goes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from typing import Any
+
+from scrapy.statscollectors import MemoryStatsCollector
+
+LAST: dict[str, Any] = {}  # what the last ProbeStats recorded
+
+
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def maxrss_mb() -> tuple[float, float]:
+    """High-water RSS (MB) of this process and of its largest waited-for descendant."""
+    scale = 1024 if sys.platform != "darwin" else 1  # KB on Linux, bytes on macOS
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale / 1e6)
+
+
+def vm_hwm_mb() -> float | None:
+    """This process's own peak RSS (Linux ``VmHWM``: unlike ``ru_maxrss``, not inherited
+    from the process that started it across exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def tree_cpu() -> tuple[float, float]:
+    """(this process, its terminated and waited-for descendants) CPU seconds."""
+    return cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+
+
+class ProbeStats(MemoryStatsCollector):
+    def open_spider(self, spider: Any = None) -> None:
+        super().open_spider()
+        LAST.clear()
+        LAST["opened"] = time.perf_counter()
+        LAST["cpu_open"] = tree_cpu()
+        LAST["maxrss_open"] = maxrss_mb()
+
+    def close_spider(self, spider: Any = None, reason: str | None = None) -> None:
+        LAST["closed"] = time.perf_counter()
+        LAST["cpu_close"] = tree_cpu()
+        LAST["maxrss_close"] = maxrss_mb()
+        LAST["stats"] = dict(self._stats)
+        super().close_spider(reason=reason)
+
+
+def crawl_figures() -> dict[str, Any]:
+    """Wall and CPU seconds of the crawl that ProbeStats saw (after it closed)."""
+    if "closed" not in LAST:
+        raise RuntimeError("the crawl did not close")
+    self0, kids0 = LAST["cpu_open"]
+    self1, kids1 = LAST["cpu_close"]
+    stats = LAST["stats"]
+    return {
+        "wall_s": LAST["closed"] - LAST["opened"],
+        "cpu_main_s": self1 - self0,
+        "cpu_children_s": kids1 - kids0,
+        "responses": int(stats.get("response_received_count", 0) or 0),
+        "maxrss_open_mb": LAST["maxrss_open"],
+        "maxrss_close_mb": LAST["maxrss_close"],
+        "maxrss_end_mb": maxrss_mb(),
+        "vm_hwm_mb": vm_hwm_mb(),
+        "stats": {k: v for k, v in stats.items()
+                  if isinstance(v, int | float) and not isinstance(v, bool)},
+    }
+
+
+class TreeSampler:
+    """Peak summed RSS of ``pid`` and its descendants, sampled every ``interval`` s."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_main_rss = 0
+        self.peak_pss = 0  # proportional set size: shared (forked) pages counted once
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self, proc: Any) -> None:
+        import psutil
+
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            main = proc.memory_info().rss
+        except psutil.Error:
+            return
+        total = pss = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+                pss += getattr(p.memory_full_info(), "pss", 0)
+            except (psutil.Error, OSError):
+                pass
+        self.peak_main_rss = max(self.peak_main_rss, main)
+        self.peak_rss = max(self.peak_rss, total)
+        self.peak_pss = max(self.peak_pss, pss)
+
+    def _run(self) -> None:
+        import psutil
+
+        try:
+            proc = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._stop.is_set():
+            self._sample(proc)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- arsip's own time, by part (installed in the arsip crawl's child process) -------------
+
+class _Totals:
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def add(self, key: str, value: float) -> None:
+        with self.lock:
+            self.values[key] = self.values.get(key, 0.0) + value
+
+
+WRITER = _Totals()  # in the crawl process (the pipeline's writer thread)
+WORKER = _Totals()  # in each extraction worker (forked: a copy each)
+_WORKER_DIR: str | None = None
+
+
+def _dump_worker() -> None:
+    if _WORKER_DIR is None:
+        return
+    path = os.path.join(_WORKER_DIR, f"worker-{os.getpid()}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(WORKER.values, f)
+    os.replace(path + ".tmp", path)
+
+
+def _timed(fn: Any, totals: _Totals, key: str, *, dump: bool = False) -> Any:
+    # functools.wraps keeps the name and module: the pool pickles functions by name, and
+    # the name now leads to this wrapper
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals.add(key, time.thread_time() - t0)
+            if dump:
+                _dump_worker()
+
+    return wrapper
+
+
+def install_arsip_probes(worker_dir: str) -> list[str]:
+    """Wrap the parts of arsip's crawl path with CPU timers; returns what was wrapped.
+
+    Extraction and fingerprinting run in the pool's workers (forked after this, so they
+    inherit the wrappers); each worker writes its totals to ``worker_dir``. The archive
+    writer and the near-duplicate index run in the crawl process's writer thread.
+    """
+    global _WORKER_DIR
+    _WORKER_DIR = worker_dir
+    wrapped = []
+    try:
+        import crawler.extraction as extraction
+        import crawler.processing as processing
+
+        extraction.extract_page = _timed(extraction.extract_page, WORKER, "extract")
+        wrapped.append("extract_page")
+        if hasattr(processing, "fingerprint"):
+            processing.fingerprint = _timed(processing.fingerprint, WORKER, "fingerprint")
+            wrapped.append("fingerprint")
+        processing.process_page = _timed(processing.process_page, WORKER, "process_page",
+                                         dump=True)
+        import crawler.extensions as extensions
+
+        if getattr(extensions, "process_page", None) is not None:
+            extensions.process_page = processing.process_page
+        wrapped.append("process_page")
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from crawler.pipelines import ArchivePipeline
+
+        ArchivePipeline._write_batch = _timed(  # type: ignore[method-assign]
+            ArchivePipeline._write_batch, WRITER, "write_batch")
+        wrapped.append("write_batch")
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from storage import dedup_index
+
+        for name in ("mark_near_duplicate", "index_article"):
+            if hasattr(dedup_index, name):
+                setattr(dedup_index, name, _timed(getattr(dedup_index, name), WRITER,
+                                                  "dedup_index"))
+                wrapped.append(name)
+    except ImportError:
+        pass
+    return wrapped
+
+
+def collect_worker_totals(worker_dir: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name in os.listdir(worker_dir):
+        if name.startswith("worker-") and name.endswith(".json"):
+            with open(os.path.join(worker_dir, name)) as f:
+                for key, value in json.load(f).items():
+                    out[key] = out.get(key, 0.0) + value
+    return out

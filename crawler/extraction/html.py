@@ -1,0 +1,167 @@
+"""Bytes or text of a page -> one lxml tree (decoded once, parsed once, never raising)."""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+from lxml.html import HtmlElement, HTMLParser, document_fromstring
+
+MAX_CHARS = 8_000_000  # a page bigger than this is cut (lxml copes; the extractor would crawl)
+
+_PARSER = HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True,
+                     huge_tree=True)
+_TAG_RE = re.compile(r"<\s*(?:[a-zA-Z][a-zA-Z0-9:-]*|!doctype)", re.I)
+
+
+def decode(html: bytes | str, encoding: str | None = None) -> str:
+    """Text of the page: ``encoding`` if it decodes cleanly, else the page's own declaration
+    (BOM, ``<meta charset>``), else UTF-8 / windows-1252 detection (w3lib)."""
+    if isinstance(html, str):
+        return html
+    if encoding:
+        try:
+            return html.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    from w3lib.encoding import html_to_unicode
+
+    def detect(data: bytes) -> str | None:
+        try:
+            data.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError:
+            return "cp1252"
+
+    try:
+        text = html_to_unicode(None, html, auto_detect_fun=detect)[1]
+    except Exception:  # noqa: BLE001 - never raise on bad bytes
+        text = html.decode("utf-8", errors="replace")
+    if "\ufffd" in text and detect(html) == "cp1252":
+        # declared UTF-8 (or nothing) but the bytes are not: windows-1252 is the usual truth
+        return html.decode("cp1252", errors="replace")
+    return text
+
+
+def looks_like_html(text: str) -> bool:
+    head = text[:65536]
+    if not head.strip():
+        return False
+    if head.count("\x00") > len(head) // 100:
+        return False  # binary
+    return _TAG_RE.search(head) is not None
+
+
+def parse(html: bytes | str, encoding: str | None = None) -> HtmlElement | None:
+    """The page's tree, or None when there is no HTML to speak of."""
+    text = decode(html, encoding)
+    if not looks_like_html(text):
+        return None
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
+    text = text.replace("\x00", "")
+    try:
+        tree = document_fromstring(text.encode("utf-8", errors="replace"), parser=_PARSER)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        return None
+    if tree is None or not isinstance(tree, HtmlElement):
+        return None
+    return tree
+
+
+def text_of(el: HtmlElement) -> str:
+    """Whitespace-normalised text content of an element."""
+    try:
+        return " ".join(el.text_content().split())
+    except (ValueError, AttributeError):
+        return ""
+
+
+_INLINE_TAGS = {"a", "b", "strong", "i", "em", "u", "span", "font", "small", "sup", "sub",
+                "abbr", "cite", "q", "mark", "s", "strike", "del", "ins", "code", "time", "big"}
+_CONTAINERS = {"div", "span", "td", "article", "section", "main", "font", "blockquote"}
+
+
+def paragraphize(tree: HtmlElement) -> None:
+    """Wrap text runs separated by ``<br><br>`` (old Indonesian templates) in ``<p>``, so
+    the body extractor sees paragraphs, not one loose run whose start it tends to drop."""
+    parents = {br.getparent() for br in tree.iter("br")}
+    for parent in parents:
+        if parent is None or parent.tag not in _CONTAINERS or not _has_double_br(parent):
+            continue
+        _wrap(parent)
+
+
+def _has_double_br(el: HtmlElement) -> bool:
+    prev_br = False
+    for child in el:
+        if child.tag == "br":
+            if prev_br:
+                return True
+            prev_br = not (child.tail or "").strip()
+        else:
+            prev_br = False
+    return False
+
+
+def _wrap(parent: HtmlElement) -> None:
+    from lxml.html import Element
+
+    children = list(parent)
+    groups: list[tuple[str, list[HtmlElement]]] = []  # (leading text, inline children)
+    text = parent.text or ""
+    current: list[HtmlElement] = []
+    blocks: list[tuple[int, HtmlElement]] = []
+    out: list[object] = []  # sequence of ("p", text, elements) or block element
+    pending_br = 0
+
+    def flush() -> None:
+        nonlocal text, current
+        if text.strip() or current:
+            out.append((text, current))
+        text, current = "", []
+
+    for child in children:
+        tail = child.tail or ""
+        if child.tag == "br":
+            pending_br += 1
+            if pending_br >= 2 or (text.strip() == "" and not current):
+                flush()
+            child.tail = None
+            if tail.strip():
+                if pending_br >= 2:
+                    flush()
+                if current:
+                    current[-1].tail = (current[-1].tail or "") + " " + tail
+                else:
+                    text += " " + tail
+                pending_br = 0 if pending_br >= 2 else 1
+            continue
+        if isinstance(child.tag, str) and child.tag in _INLINE_TAGS:
+            if pending_br >= 2:
+                flush()
+            pending_br = 0
+            current.append(child)
+            continue
+        # a block (or a comment/processing instruction): ends the running paragraph
+        flush()
+        pending_br = 0
+        child.tail = None
+        out.append(child)
+        if tail.strip():
+            text = tail
+    flush()
+    del groups, blocks
+    parent.text = None
+    for child in list(parent):
+        parent.remove(child)
+    for item in out:
+        if isinstance(item, tuple):
+            lead, elements = item
+            p = Element("p")
+            p.text = lead
+            for e in elements:
+                p.append(e)
+            parent.append(p)
+        else:
+            parent.append(item)  # type: ignore[arg-type]

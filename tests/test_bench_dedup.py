@@ -1,0 +1,77 @@
+"""`arsip bench dedup`: runs small, prints the keys scripts read, meets its quality bar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from arsip.bench.dedup_pairs import build_pairs, edit, load_texts
+from tests.conftest import CORPUS, run_cli
+
+ID_NEWS = CORPUS / "id-news"
+
+
+def needs_corpus() -> None:
+    if not (ID_NEWS / "ground-truth.json").is_file():
+        pytest.skip(f"corpus not found at {ID_NEWS} (../shared is missing)")
+
+
+def test_bench_runs_small_and_prints_the_keys() -> None:
+    needs_corpus()
+    res = run_cli("bench", "dedup", "--corpus", str(ID_NEWS), "--sizes", "40,120",
+                  "--batch", "10", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert 0.98 <= out["precision"] <= 1 and 0.98 <= out["recall"] <= 1
+    assert out["pairs"] == out["positives"] + out["negatives"] > 0
+    assert [row["archive"] for row in out["sizes"]] == [40, 120]
+    assert all(row["ms_per_article"] > 0 for row in out["sizes"])
+    expected = out["sizes"][-1]["ms_per_article"] / out["sizes"][0]["ms_per_article"]
+    assert out["ratio_100k_1k"] == pytest.approx(expected, rel=0.01)
+    # every measured article went through the store path
+    assert sum(out["sizes"][0]["outcomes"].values()) == 3 * 10
+
+
+def test_quality_bar_on_every_corpus_folder() -> None:
+    needs_corpus()
+    from arsip.bench.dedup import default_corpus, quality
+    from storage.dedup_index import DEFAULT_THRESHOLD
+
+    folders = default_corpus()
+    assert len(folders) >= 3
+    result = quality(folders, DEFAULT_THRESHOLD, seed=7)
+    assert result["precision"] >= 0.98, result
+    assert result["recall"] >= 0.98, result
+    # the pairs are what they say: the negatives are the hardest ones (same topic)
+    assert result["by_kind"]["same_topic"]["pairs"] == result["negatives"]
+
+
+def test_edits_grow_and_pairs_are_deterministic() -> None:
+    needs_corpus()
+    import random
+
+    texts = load_texts([ID_NEWS])
+    assert texts
+    small = edit(texts[0], 0.01, texts[1:3], random.Random(1))
+    large = edit(texts[0], 0.10, texts[1:3], random.Random(1))
+    from crawler.dedup import normalise_body, shingles
+
+    def jaccard(x: str, y: str) -> float:
+        a, b = set(shingles(normalise_body(x))), set(shingles(normalise_body(y)))
+        return len(a & b) / len(a | b)
+
+    assert 1.0 > jaccard(texts[0], small) > jaccard(texts[0], large)
+    a = build_pairs(texts[:10], seed=3)
+    b = build_pairs(texts[:10], seed=3)
+    assert [(p.a, p.b, p.kind) for p in a] == [(p.a, p.b, p.kind) for p in b]
+
+
+def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
+    res = run_cli("bench", "dedup", "--sizes", "ten", "--skip-quality")
+    assert res.returncode == 2 and "--sizes" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = run_cli("bench", "dedup", "--corpus", str(tmp_path), "--skip-scaling")
+    assert res.returncode == 1 and "ground-truth.json" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

@@ -1,0 +1,57 @@
+"""`arsip bench query`: runs on a small synthetic archive and prints every figure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from arsip.bench.query import query_set, vocabulary
+
+KEYS = {
+    "backend", "articles", "build_s", "queries", "search_p50_ms", "search_p95_ms",
+    "search_cpu_p50_ms", "search_cpu_p95_ms", "search_baseline_p50_ms",
+    "search_baseline_p95_ms", "search_p50_ms_by_kind", "show_p50_ms",
+    "export_articles_per_s", "export_rss_growth_mb", "archive_size_mb", "hits_returned",
+    "goals", "meets_goals",
+}
+
+
+@pytest.fixture(autouse=True)
+def _empty_config(tmp_path: Any) -> None:
+    (tmp_path / "arsip.toml").touch()
+
+
+def test_bench_query_small(cli: Any) -> None:
+    result = cli("bench", "query", "--articles", "300", "--format", "json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert KEYS <= set(data)
+    assert data["backend"] == "sqlite" and data["articles"] == 300
+    assert data["export_articles"] == 300
+    assert data["hits_returned"] > 0
+    assert data["search_p50_ms"] > 0 and data["search_p95_ms"] >= data["search_p50_ms"]
+    assert data["archive_size_mb"] > 0
+    kinds = set(data["search_p50_ms_by_kind"])
+    assert {"very common", "rare", "phrase", "prefix", "filter"} <= kinds
+
+
+def test_bench_query_rejects_bad_arguments(cli: Any) -> None:
+    assert cli("bench", "query", "--articles", "3").returncode == 2
+    bad = cli("bench", "query", "--articles", "300", "--database", "sqlite:///x.db")
+    assert bad.returncode == 2 and "PostgreSQL" in bad.stderr
+
+
+def test_query_set_is_varied_and_parses() -> None:
+    import numpy as np
+
+    from storage.query_parser import parse
+
+    vocab = vocabulary(5000, np.random.default_rng(1))
+    assert len(set(vocab)) == len(vocab) == 5000
+    queries = query_set(vocab)
+    for _, query, _ in queries:
+        parse(query)
+    assert any('"' in q for _, q, _ in queries) and any("*" in q for _, q, _ in queries)
+    assert any(f for _, _, f in queries)

@@ -1,0 +1,284 @@
+"""Full-text search: ranking, Indonesian text, phrases, prefixes, filters, duplicates, bad
+queries, and an index that follows every insert, update and delete (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.errors import NotFound
+from storage.filters import ArticleFilter, parse_date
+from storage.models import Article
+from storage.query_parser import QueryError, parse, to_fts5, to_tsquery
+from storage.search import search
+from tests.archive_factory import ArchiveFactory, filler
+
+
+@pytest.fixture(autouse=True)
+def _empty_config(tmp_path: Any) -> None:
+    """The CLI reads $ARSIP_CONFIG (set by conftest): an empty config, database from env."""
+    (tmp_path / "arsip.toml").touch()
+
+
+@pytest.fixture
+def session(engine: Any) -> Any:
+    with Session(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def factory(session: Session) -> ArchiveFactory:
+    f = ArchiveFactory(session)
+    # background documents, so that term statistics look like an archive's
+    for i in range(25):
+        f.article(title=f"Kabar daerah {i}", body=filler(120, seed=i))
+    return f
+
+
+def ids(hits: list[Any]) -> list[int]:
+    return [h.id for h in hits]
+
+
+def test_title_hit_beats_passing_mention(session: Session, factory: ArchiveFactory) -> None:
+    passing = factory.article(
+        title="Rapat anggaran kota",
+        body=filler(150, 1) + " delegasi dari Kazakhstan hadir. " + filler(150, 2))
+    titled = factory.article(title="Kazakhstan minta bantuan tetangga",
+                             body=filler(150, 3) + " Kazakhstan " + filler(100, 4))
+    session.commit()
+    hits = search(session, "kazakhstan")
+    assert ids(hits) == [titled.id, passing.id]
+    assert hits[0].score > hits[1].score
+    assert "**Kazakhstan**" in hits[1].snippet
+
+
+def test_seed_text_in_indonesian(session: Session, factory: ArchiveFactory,
+                                 seed_text: str) -> None:
+    title, _, body = seed_text.partition("\n")
+    seed = factory.article(title=title, body=body)
+    # "pasukan" and "Rusia" both occur, but never next to each other
+    apart = factory.article(title="Latihan militer",
+                            body="Rusia mengirim kapal. Pasukan lokal berjaga di pantai. "
+                            + filler(80))
+    other = factory.article(title="Jalan baru dibuka", body="Baca juga berita lainnya. "
+                            + filler(80))
+    session.commit()
+    assert ids(search(session, "Kazakhstan")) == [seed.id]
+    assert ids(search(session, "kazakhstan")) == [seed.id]  # case does not matter
+    assert ids(search(session, '"pasukan Rusia"')) == [seed.id]
+    assert set(ids(search(session, "pasukan Rusia"))) == {seed.id, apart.id}
+    assert set(ids(search(session, "Baca Juga"))) == {seed.id, other.id}
+    assert ids(search(session, '"Baca Juga" Blinken')) == [seed.id]
+    assert ids(search(session, "Kazak*")) == [seed.id]
+    assert ids(search(session, '"pasukan rus"*')) == [seed.id]
+    assert ids(search(session, "Kazakh")) == []  # a word is a word, not a prefix
+    hit = search(session, "Blinken")[0]
+    assert "**Blinken**" in hit.snippet
+
+
+def test_or_and_exclusion(session: Session, factory: ArchiveFactory) -> None:
+    flood = factory.article(title="Banjir di Jakarta", body="Banjir melanda. " + filler(60))
+    fire = factory.article(title="Kebakaran di Bandung", body="Kebakaran pasar. " + filler(60))
+    both = factory.article(title="Banjir dan kebakaran", body=filler(60))
+    session.commit()
+    assert set(ids(search(session, "banjir OR kebakaran"))) == {flood.id, fire.id, both.id}
+    assert ids(search(session, "banjir -kebakaran")) == [flood.id]
+    assert set(ids(search(session, 'di -"dan kebakaran"'))) == {flood.id, fire.id}
+
+
+def test_each_filter(session: Session, factory: ArchiveFactory) -> None:
+    def make(**kw: Any) -> Article:
+        return factory.article(title="Gempa bumi", body="Gempa terasa. " + filler(50), **kw)
+
+    a = make(site="kompas", published=datetime(2023, 5, 1, 10, tzinfo=UTC),
+             authors=["Siti Aminah"], language="id")
+    b = make(site="tempo", published=datetime(2023, 6, 15, 23, tzinfo=UTC),
+             authors=["Budi Santoso", "Rina"], language="id-ID")
+    c = make(site="tempo", published=datetime(2023, 7, 1, 0, tzinfo=UTC),
+             authors=[], language="en")
+    session.commit()
+
+    def found(**kw: Any) -> set[int]:
+        return set(ids(search(session, "gempa", filters=ArticleFilter(**kw))))
+
+    assert found() == {a.id, b.id, c.id}
+    assert found(site="tempo") == {b.id, c.id}
+    assert found(since=parse_date("2023-06-01")) == {b.id, c.id}
+    # --until is a whole day: 23:00 on the 15th is still in
+    assert found(until=parse_date("2023-06-15", end=True)) == {a.id, b.id}
+    assert found(since=parse_date("2023-06-15"), until=parse_date("2023-06-30", end=True)) \
+        == {b.id}
+    assert found(until=parse_date("2023-07-01T00:00:00Z")) == {a.id, b.id}
+    assert found(author="santoso") == {b.id}
+    assert found(author="SITI") == {a.id}
+    assert found(author="%") == set()  # LIKE wildcards are literal
+    assert found(language="id") == {a.id, b.id}
+    assert found(language="en") == {c.id}
+    assert found(site="tempo", language="en") == {c.id}
+    with pytest.raises(NotFound):
+        found(site="no-such-site")
+
+
+def test_duplicates_hidden_by_default(session: Session, factory: ArchiveFactory) -> None:
+    original = factory.article(title="Harga beras naik", body="Harga beras naik lagi. "
+                               + filler(60))
+    copy = factory.article(title="Harga beras naik (salinan)", body="Harga beras naik lagi. "
+                           + filler(61), duplicate_of=original)
+    session.commit()
+    assert ids(search(session, "beras")) == [original.id]
+    shown = ids(search(session, "beras", filters=ArticleFilter(include_duplicates=True)))
+    assert set(shown) == {original.id, copy.id}
+
+
+def test_index_follows_insert_update_delete(session: Session, factory: ArchiveFactory) -> None:
+    article = factory.article(title="Festival layang-layang", body="Ribuan layang-layang. "
+                              + filler(40))
+    session.commit()
+    assert ids(search(session, "layang")) == [article.id]
+    session.execute(update(Article).where(Article.id == article.id)
+                    .values(title="Festival durian", body="Durian montong. " + filler(40)))
+    session.commit()
+    assert ids(search(session, "layang")) == []
+    assert ids(search(session, "montong")) == [article.id]
+    assert ids(search(session, "durian")) == [article.id]
+    # an update of other columns leaves the index right
+    session.execute(update(Article).where(Article.id == article.id)
+                    .values(last_seen=datetime(2030, 1, 1, tzinfo=UTC)))
+    session.commit()
+    assert ids(search(session, "montong")) == [article.id]
+    session.execute(delete(Article).where(Article.id == article.id))
+    session.commit()
+    assert search(session, "montong") == []
+    assert search(session, "kabar")  # the other rows are still indexed
+
+
+@pytest.mark.parametrize("query", ['"pasukan Rusia', "OR", "banjir OR", "-banjir", "*",
+                                   "k*", "ban*jir", "   ", "---", '""'])
+def test_unparseable_queries_raise_one_line_error(query: str) -> None:
+    with pytest.raises(QueryError) as err:
+        parse(query)
+    assert "\n" not in str(err.value) and str(err.value)
+
+
+def test_rendered_queries_hold_only_tokens_and_operators() -> None:
+    parsed = parse("'); DROP TABLE articles; -- \"x'\\ y\" a' OR b")
+    assert to_fts5(parsed) == '"drop" AND "table" AND "articles" AND "x y" AND ("a" OR "b")'
+    assert to_tsquery(parsed) == ("'drop' & 'table' & 'articles' & ('x' <-> 'y') & "
+                                  "('a' | 'b')")
+
+
+def test_sql_looking_input_is_safe(session: Session, factory: ArchiveFactory) -> None:
+    session.commit()
+    before = session.execute(select(func.count()).select_from(Article)).scalar_one()
+    for query in ["'); DROP TABLE articles; --", "x\" OR 1=1 --", "kabar' OR '1'='1",
+                  "NEAR(kabar daerah)", "title:kabar", "kabar:*", "!kabar & daerah"]:
+        try:
+            search(session, query)
+        except QueryError:
+            pass
+    after = session.execute(select(func.count()).select_from(Article)).scalar_one()
+    assert after == before == 25
+    # column filters and engine syntax are plain words here
+    assert search(session, "title:kabar") == []
+    assert len(search(session, "kabar:*", limit=100)) == 25
+
+
+def test_limit(session: Session, factory: ArchiveFactory) -> None:
+    session.commit()
+    assert len(search(session, "kabar", limit=100)) == 25
+    assert len(search(session, "kabar", limit=5)) == 5
+
+
+def test_bounded_candidates_still_rank_title_hits(session: Session,
+                                                  factory: ArchiveFactory) -> None:
+    titled = factory.article(title="Pemilu serentak", body=filler(80) + " pemilu")
+    for i in range(12):
+        factory.article(title=f"Berita {i}", body=filler(80, i) + " pemilu " + filler(20))
+    session.commit()
+    # ranking only the 5 newest matches must still put the title hit first
+    hits = search(session, "pemilu", candidates=5, limit=3)
+    assert hits[0].id == titled.id
+
+
+def test_cli_search_formats(cli: Any, engine: Any) -> None:
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        for i in range(10):
+            f.article(title=f"Kabar {i}", body=filler(40, i))
+        target = f.article(title="Gunung meletus", body="Gunung Merapi meletus pagi ini. "
+                           + filler(40), published_local="2024-05-01T07:30:00+07:00")
+        s.commit()
+        target_id = target.id
+    result = cli("search", "merapi", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert [h["id"] for h in hits] == [target_id]
+    assert {"id", "url", "title", "published", "snippet", "score"} <= set(hits[0])
+    assert hits[0]["published"] == "2024-05-01T07:30:00+07:00"
+    assert "**Merapi**" in hits[0]["snippet"]
+    result = cli("search", "gunung", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [int(r["id"]) for r in rows] == [target_id]
+    result = cli("search", "gunung", "--format", "table")
+    assert "Gunung meletus" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ['"unbalanced'], ["OR"], ["kabar", "--since", "2024-13-01"],
+    ["kabar", "--until", "yesterday"], ["kabar", "--limit", "0"],
+])
+def test_cli_bad_input_is_one_line_usage_error(cli: Any, engine: Any, args: list[str]) -> None:
+    result = cli("search", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("arsip: error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_sql_injection_attempt(cli: Any, engine: Any) -> None:
+    with Session(engine) as s:
+        ArchiveFactory(s).article(title="Kabar", body=filler(30))
+        s.commit()
+    result = cli("search", "'); DROP TABLE articles; --", "--format", "json")
+    assert result.returncode in (0, 2)
+    assert "Traceback" not in result.stderr
+    with Session(engine) as s:
+        assert s.execute(select(func.count()).select_from(Article)).scalar_one() == 1
+
+
+def test_cli_unknown_site_fails(cli: Any, engine: Any) -> None:
+    result = cli("search", "kabar", "--site", "nowhere")
+    assert result.returncode == 1
+    assert "no site named" in result.stderr
+
+
+def test_migration_down_and_up_rebuilds_the_index(engine: Any) -> None:
+    from sqlalchemy import inspect
+
+    from storage.engine import downgrade, upgrade
+
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        for i in range(5):
+            f.article(title=f"Kabar {i}", body=filler(30, i))
+        kept = f.article(title="Panen raya", body="Petani memanen padi. " + filler(30)).id
+        s.commit()
+    downgrade(engine, "0001")
+    inspector = inspect(engine)
+    assert not [t for t in inspector.get_table_names() if t.startswith("articles_fts")]
+    assert "search_vector" not in {c["name"] for c in inspector.get_columns("articles")}
+    with Session(engine) as s:  # rows written while there is no index...
+        later = ArchiveFactory(s).article(title="Panen jagung", body=filler(30, 9),
+                                          url="https://intisari.example/read/panen-jagung").id
+        s.commit()
+    upgrade(engine)
+    with Session(engine) as s:  # ...are indexed by the upgrade
+        assert set(ids(search(s, "panen"))) == {kept, later}

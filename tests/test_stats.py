@@ -1,0 +1,83 @@
+"""`arsip stats`: per-site counts, dates, last run, and the archive's size on disk."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from storage.errors import NotFound
+from storage.models import ArticleURL
+from storage.queries import archive_size, site_stats
+from tests.archive_factory import ArchiveFactory, filler
+
+
+@pytest.fixture(autouse=True)
+def _empty_config(tmp_path: Any) -> None:
+    (tmp_path / "arsip.toml").touch()
+
+
+@pytest.fixture
+def archive(engine: Any) -> None:
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        a = f.article(title="Satu", body=filler(30), site="kompas",
+                      published=datetime(2023, 1, 5, tzinfo=UTC),
+                      aliases=("https://kompas.example/amp/1",))
+        f.article(title="Dua", body=filler(30, 1), site="kompas",
+                  published=datetime(2023, 3, 9, tzinfo=UTC), duplicate_of=a)
+        f.article(title="Tiga", body=filler(30, 2), site="tempo",
+                  published=datetime(2022, 7, 1, tzinfo=UTC))
+        s.add(ArticleURL(url="https://kompas.example/print/1", article_id=a.id, kind="alias"))
+        f.version(a, title="Satu lama", body="lama", version=1,
+                  first_seen=datetime(2023, 1, 5, tzinfo=UTC),
+                  last_seen=datetime(2023, 1, 6, tzinfo=UTC))
+        f.site("empty")
+        f.run("kompas", status="failed", finished_at=datetime(2023, 2, 1, tzinfo=UTC))
+        f.run("kompas", status="finished", finished_at=datetime(2023, 4, 1, tzinfo=UTC))
+        s.commit()
+
+
+def test_site_stats(engine: Any, archive: None) -> None:
+    with Session(engine) as s:
+        rows = {r["site"]: r for r in site_stats(s)}
+        size = archive_size(s)
+        with pytest.raises(NotFound):
+            site_stats(s, site="nowhere")
+        only = site_stats(s, site="tempo")
+    kompas = rows["kompas"]
+    assert kompas["articles"] == 2
+    assert kompas["aliases"] == 2  # URLs besides the canonical ones
+    assert kompas["near_duplicates"] == 1
+    assert kompas["versions"] == 1
+    assert kompas["raw_pages"] == 2
+    assert kompas["first_published"] == datetime(2023, 1, 5, tzinfo=UTC)
+    assert kompas["last_published"] == datetime(2023, 3, 9, tzinfo=UTC)
+    assert kompas["last_run_status"] == "finished"
+    assert kompas["last_run_finished"] == datetime(2023, 4, 1, tzinfo=UTC)
+    assert rows["tempo"]["articles"] == 1 and rows["tempo"]["last_run_status"] is None
+    assert rows["empty"]["articles"] == 0
+    assert [r["site"] for r in only] == ["tempo"]
+    assert size is not None and size > 10_000
+
+
+def test_cli_stats_formats(cli: Any, archive: None) -> None:
+    result = cli("stats", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {s["site"]: s["articles"] for s in data["sites"]} == {"kompas": 2, "tempo": 1,
+                                                                  "empty": 0}
+    assert data["total"]["articles"] == 3 and data["size_bytes"] > 10_000
+    rows = list(csv.DictReader(io.StringIO(cli("stats", "--format", "csv").stdout)))
+    assert [r["site"] for r in rows] == ["empty", "kompas", "tempo", "(total)"]
+    assert rows[-1]["articles"] == "3" and int(rows[-1]["size_bytes"]) > 10_000
+    table = cli("stats", "--format", "table", "--site", "kompas").stdout
+    assert "kompas" in table and "tempo" not in table.split("(total)")[0]
+    assert "archive size on disk:" in table
+    result = cli("stats", "--site", "nowhere")
+    assert result.returncode == 1 and "no site named" in result.stderr
