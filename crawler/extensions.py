@@ -14,6 +14,7 @@ import multiprocessing
 import resource
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -119,6 +120,8 @@ class RunRecorder:
         self._task: asyncio.Task[None] | None = None
         self.final_status: str | None = None
         self.error: str | None = None
+        self._write_lock = threading.Lock()
+        self._final_written = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunRecorder:
@@ -158,11 +161,18 @@ class RunRecorder:
 
         from storage.runs import finish_run, update_run_stats
 
-        with Session(self.engine) as session, session.begin():
+        # a periodic write still in its thread when the crawl closes must not land after
+        # (and overwrite) the final one
+        with self._write_lock:
+            if self._final_written and not status:
+                return
+            with Session(self.engine) as session, session.begin():
+                if status:
+                    finish_run(session, self.run_id, status, stats=stats, error=self.error)
+                else:
+                    update_run_stats(session, self.run_id, stats)
             if status:
-                finish_run(session, self.run_id, status, stats=stats, error=self.error)
-            else:
-                update_run_stats(session, self.run_id, stats)
+                self._final_written = True
 
     async def spider_closed(self, reason: str) -> None:
         if self._task:

@@ -150,6 +150,7 @@ class ArchivePipeline:
         if exc is not None:
             self.failed = True
             stats.inc_value("arsip/write_errors", len(batch))
+            stats.inc_value("arsip/errors", len(batch))
             message = _db_error_message(exc, self.database_url)
             logger.error("archive write failed: %s", message)
             _record_failure(stats, batch[0].url, f"database: {message}")

@@ -105,11 +105,11 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
             if not readonly and not memory:
                 # WAL (readers never block the writer) is a property of the file: set it
                 # once, outside any transaction, with a plain DB-API connection
-                raw = engine.raw_connection()
+                dbapi = engine.raw_connection()
                 try:
-                    raw.driver_connection.execute("PRAGMA journal_mode=WAL")
+                    dbapi.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
                 finally:
-                    raw.close()
+                    dbapi.close()
             return engine
         kwargs.setdefault("pool_pre_ping", True)
         connect_args = {"connect_timeout": 10}
@@ -217,14 +217,14 @@ def open_archive(url: str | None = None, *, readonly: bool = False) -> Engine:
     """
     engine = make_engine(url, readonly=readonly)
     if readonly:
+        # the URL as the user gave it (a read-only engine's own URL is rewritten: file:...)
+        shown = redact(url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL)
         try:
             names = inspect(engine).get_table_names()
         except Exception as exc:
-            raise StorageError(
-                f"cannot open database {redact(engine.url)}: {_first_line(exc)}"
-            ) from exc
+            raise StorageError(f"cannot open database {shown}: {_first_line(exc)}") from exc
         if "articles" not in names:
-            raise StorageError(f"no archive at {redact(engine.url)} (run `arsip db upgrade` or a crawl)")
+            raise StorageError(f"no archive at {shown} (run `arsip db upgrade` or a crawl)")
         return engine
     ensure_schema(engine)
     return engine

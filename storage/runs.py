@@ -11,10 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, Site, utcnow
+from storage.statuses import FINAL_STATUSES, RUN_STATUSES  # noqa: F401 - re-exported
 from storage.upsert import insert_ignore
-
-RUN_STATUSES = ("running", "finished", "failed", "timeout", "interrupted", "abandoned")
-FINAL_STATUSES = RUN_STATUSES[1:]
 
 
 def ensure_site(session: Session, name: str) -> int:

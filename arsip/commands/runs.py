@@ -12,7 +12,7 @@ COLUMNS = ["id", "site", "status", "trigger", "started_at", "duration_s", "pages
 
 
 def register(sub: Any, common: Any) -> None:
-    from storage.runs import RUN_STATUSES
+    from storage.statuses import RUN_STATUSES
 
     p = sub.add_parser("runs", parents=[common], help="show the crawl-run history, newest first")
     p.add_argument("--site", default=None, help="only runs of this site")

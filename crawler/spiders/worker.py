@@ -17,7 +17,6 @@ from twisted.python.failure import Failure
 
 from crawler.options import CrawlOptions
 from crawler.spiders.news import NewsSpider, fetch_key
-from crawler.urls import canonicalize
 
 
 class WorkerSpider(NewsSpider):
@@ -42,7 +41,9 @@ class WorkerSpider(NewsSpider):
                       **kwargs: Any) -> Request | None:
         req = super()._request_part(url, meta, alias, **kwargs)
         if req is not None:
-            req.meta["arsip_claim"] = "part:" + canonicalize(url, article=False)
+            # the page's ordinary fetch key: a ?page=all also linked directly is claimed
+            # (and fetched) once across all workers, as in a one-machine crawl
+            req.meta["arsip_claim"] = fetch_key(url)
         return req
 
     def on_error(self, failure: Failure) -> None:
