@@ -199,6 +199,21 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+async def close_for_database_error(crawler: Crawler, message: str) -> None:
+    """Close the crawl because the archive database is gone: the run ends ``failed`` with
+    the reason (when the database is back to record it), nothing half-written."""
+    try:
+        recorder = find_extension(crawler, RunRecorder)
+    except NotConfigured:  # no run record (e.g. a benchmark)
+        recorder = None
+    if recorder is not None and recorder.final_status is None:
+        recorder.final_status = "failed"
+        recorder.error = "the archive database became unavailable during the crawl" + (
+            f" ({message})" if message else "")
+    if crawler.engine is not None:
+        await crawler.engine.close_spider_async(reason="database_error")
+
+
 def status_for_reason(reason: str) -> str:
     if reason == "finished" or reason.startswith("closespider_") or reason == "max_pages":
         return "finished"

@@ -168,17 +168,9 @@ class ArchivePipeline:
                 _record_failure(stats, item.url, f"store: {result}")
 
     async def _close(self, reason: str, message: str = "") -> None:
-        from crawler.extensions import RunRecorder, find_extension
+        from crawler.extensions import close_for_database_error
 
-        try:
-            recorder = find_extension(self.crawler, RunRecorder)
-            recorder.final_status = "failed"
-            recorder.error = "the archive database became unavailable during the crawl" + (
-                f" ({message})" if message else "")
-        except Exception:  # noqa: BLE001 - no run record (e.g. a benchmark)
-            pass
-        assert self.crawler.engine is not None
-        await self.crawler.engine.close_spider_async(reason=reason)
+        await close_for_database_error(self.crawler, message)
 
     def _write_batch(self, batch: list[ArticleItem]) -> list[Any]:
         started = time.perf_counter()

@@ -74,6 +74,17 @@ def canonicalize(url: str, *, article: bool = True) -> str:
     segment, and pagination (``?page=N``, ``?page=all``). ``article=False`` keeps them, so
     that listing pages ``/section?page=2`` stay distinct.
     """
+    result = _canonicalize_once(url, article)
+    # one pass can expose another variant (/print/print, /x/; -> /x/): settle it
+    for _ in range(4):
+        again = _canonicalize_once(result, article)
+        if again == result:
+            break
+        result = again
+    return result
+
+
+def _canonicalize_once(url: str, article: bool) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)

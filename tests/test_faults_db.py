@@ -231,10 +231,6 @@ def test_postgres_stopped_mid_crawl_fails_clearly_then_next_run_recovers(postgre
     assert statuses[0] in ("failed", "abandoned") and statuses[1] == "finished", statuses
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "crawler/spiders/news.py NewsSpider._follow calls KnownUrls.lookup (crawler/known.py) "
-    "unguarded: with the database gone every parsed page logs a 'Spider error processing' "
-    "traceback of psycopg.OperationalError to stderr (owner: spider)"))
 def test_postgres_outage_shows_no_traceback(postgres_outage):
     assert "Traceback" not in postgres_outage.stderr, postgres_outage.stderr
 

@@ -11,6 +11,7 @@ requested again.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import logging
@@ -25,6 +26,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
 from crawler.extraction.article import ExtractedArticle, RelatedLink
@@ -96,6 +98,7 @@ class NewsSpider(Spider):
         self.scheduled = 0
         self._pool: Any = None
         self._known: Any = None
+        self._db_gone = False
 
     # -- components ------------------------------------------------------------------
     @property
@@ -121,6 +124,24 @@ class NewsSpider(Spider):
     def closed(self, reason: str) -> None:
         if self._known:
             self._known.engine.dispose()
+
+    def _database_gone(self, exc: Exception) -> None:
+        """The archive cannot be read: stop following links and close the crawl (once)."""
+        if self._db_gone:
+            return
+        self._db_gone = True
+        from crawler.extensions import close_for_database_error
+        from storage.engine import redact
+
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        message = lines[0] if lines else type(exc).__name__
+        url = self.crawler.settings.get("ARSIP_DATABASE_URL") or ""
+        if url:
+            message = message.replace(url, redact(url))
+        logger.error("archive database unavailable: %s", message)
+        self._stat("arsip/errors")
+        self._failure(url and redact(url) or "database", f"database: {message}")
+        asyncio.ensure_future(close_for_database_error(self.crawler, message))
 
     def _stat(self, key: str, count: int = 1) -> None:
         assert self.crawler.stats is not None
@@ -183,7 +204,11 @@ class NewsSpider(Spider):
             extra = {**(extra or {}), "aliases": [seen_as]}
         headers: dict[str, str] = {}
         if check_known and self.known:
-            known = self.known.lookup(canonicalize(url))
+            try:
+                known = self.known.lookup(canonicalize(url))
+            except SQLAlchemyError as exc:
+                self._database_gone(exc)
+                return None
             if known is not None:
                 if not known.due:
                     self._stat("arsip/skipped_known")
