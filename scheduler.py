@@ -520,7 +520,11 @@ class Daemon:
             log.warning("site %s: run skipped: run %d is still in the worker queue",
                         site.name, exc.run_id)
             if item.request_id is not None:
-                self._link_request(item.request_id, exc.run_id)
+                try:
+                    self._link_request(item.request_id, exc.run_id)
+                except Exception as link_exc:  # noqa: BLE001 - a queue left by another archive
+                    log.warning("site %s: queued run %d is not in this archive: %s",
+                                site.name, exc.run_id, type(link_exc).__name__)
             return
         except (DistributedError, OptionsError) as exc:
             log.error("site %s: cannot seed a distributed run: %s", site.name, exc)

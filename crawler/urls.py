@@ -195,3 +195,17 @@ def scheme_variants(url: str) -> list[str]:
     if url.startswith("http://"):
         return [url, "https://" + url[len("http://"):]]
     return [url]
+
+
+VARIANT_SEGMENTS = frozenset({"print", "cetak", "amp", "printable", "printer-friendly"})
+
+
+def is_rendering_variant(url: str) -> bool:
+    """Whether ``url`` names a print or AMP rendering of a page (a path segment such as
+    ``/cetak/`` or ``/amp/``, or an ``amp.`` host): a worse name for an article than its own."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    segments = {seg.lower() for seg in parts.path.split("/") if seg}
+    return bool(segments & VARIANT_SEGMENTS) or (parts.hostname or "").startswith("amp.")

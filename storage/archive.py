@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.dedup import Fingerprint
-from crawler.urls import url_variants
+from crawler.urls import is_rendering_variant, url_variants
 from storage.models import (
     Article,
     ArticleLink,
@@ -190,6 +190,7 @@ def store_page(
         if same is not None:
             added = add_aliases(session, same, {u: "copy" for u in urls})
             session.execute(update(Article).where(Article.id == same).values(last_seen=now))
+            _prefer_proper_name(session, same, page.canonical_url)
             return StoreResult("alias", same, added)
     values = _article_values(page)
     values.update(site_id=site_id, canonical_url=page.canonical_url, first_seen=now,
@@ -212,6 +213,22 @@ def store_page(
             outcome = "near_duplicate"
         dedup_index.index_article(session, new_id, fp)
     return StoreResult(outcome, new_id, added)
+
+
+def _prefer_proper_name(session: Session, article_id: int, candidate: str) -> None:
+    """An exact copy met first under a print or AMP rendering URL (``/cetak/ID``) gives its
+    name up to the article's own URL when that turns up: the order pages arrive in must not
+    decide which URL names the story."""
+    current = session.execute(
+        select(Article.canonical_url).where(Article.id == article_id)
+    ).scalar_one()
+    if not is_rendering_variant(current) or is_rendering_variant(candidate):
+        return
+    session.execute(update(Article).where(Article.id == article_id)
+                    .values(canonical_url=candidate))
+    session.execute(update(ArticleURL).where(ArticleURL.url == current).values(kind="copy"))
+    session.execute(update(ArticleURL).where(ArticleURL.url == candidate)
+                    .values(kind="canonical"))
 
 
 def _update_existing(session: Session, article_id: int, page: ArchivedPage,

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -39,7 +39,12 @@ def _free_port() -> int:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("ARSIP_TEST_REDIS_URL")
     if url:
-        yield url
+        # pytest-xdist workers share the server: each gets a database of its own, since
+        # every test flushes its database and run ids (1, 2, ...) repeat across archives
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        number = int(worker[2:]) if worker[2:].isdigit() else 0
+        parts = urlsplit(url)
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{1 + number % 15}", parts.query, ""))
         return
     exe = shutil.which("redis-server")
     if exe is None:
