@@ -103,18 +103,21 @@ def mark_dead_local_runs(session: Session) -> int:
     ).all()
     count = 0
     for run_id, pid in rows:
-        if pid and _pid_alive(pid):
+        if pid and pid_alive(pid):
             continue
         count += int(finish_run(session, run_id, "abandoned", only_if_running=True,
                                 error="the process running it ended without finishing it"))
     return count
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (it may be another's after reuse)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    except OverflowError:
+        return False
     return True

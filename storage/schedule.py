@@ -17,7 +17,7 @@ from sqlalchemy import Engine, delete, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, DaemonHeartbeat, RunRequest, Site, utcnow
-from storage.runs import finish_run
+from storage.runs import finish_run, pid_alive
 
 JOBS_TABLE = "apscheduler_jobs"
 # the daemon beats every HEARTBEAT_SECONDS; a beat older than LIVE_SECONDS means no daemon
@@ -237,15 +237,3 @@ def stored_jobs(engine: Engine) -> dict[str, StoredJob] | None:
             when = datetime.fromtimestamp(ts, UTC) if ts is not None else None
             jobs[job_id] = StoredJob(job_id, when, name)
     return jobs
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OverflowError:
-        return False
-    return True

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.runs import RUN_STATUSES
-from storage.schedule import pid_alive
+from storage.runs import RUN_STATUSES, pid_alive
 from tests.daemon_helpers import (
     DaemonProcess,
     all_runs,

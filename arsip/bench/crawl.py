@@ -25,6 +25,7 @@ import tempfile
 import time
 from typing import Any
 
+from arsip.argtypes import positive_int
 from arsip.errors import CommandError, UsageError
 
 RUNS = ("bare", "naive", "arsip")
@@ -39,9 +40,9 @@ def register(sub: Any, common: Any) -> None:
     p = sub.add_parser("crawl", parents=[common],
                        help="crawl throughput vs. bare Scrapy and a naive pipeline",
                        description=__doc__)
-    p.add_argument("--pages", type=_positive, default=2000, metavar="N",
+    p.add_argument("--pages", type=positive_int, default=2000, metavar="N",
                    help="article pages in the synthetic site (default 2000)")
-    p.add_argument("--concurrency", type=_positive, default=16, metavar="C",
+    p.add_argument("--concurrency", type=positive_int, default=16, metavar="C",
                    help="concurrent requests to the site (default 16)")
     p.add_argument("--runs", default=",".join(RUNS), metavar="LIST",
                    help="which crawls to run, comma-separated (default bare,naive,arsip)")
@@ -49,16 +50,6 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default table)")
     p.set_defaults(func=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise UsageError(f"must be at least 1: {value}")
-    return value
 
 
 # --- the child processes --------------------------------------------------------------------

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from arsip.argtypes import non_negative_int
 from arsip.errors import CommandError, UsageError
 
 
@@ -19,30 +20,20 @@ def register(sub: Any, common: Any) -> None:
     p = sub.add_parser("crawl", parents=[common], help="crawl sites or URLs into the archive",
                        description=__doc__)
     p.add_argument("targets", nargs="+", metavar="TARGET", help="a URL or a configured site name")
-    p.add_argument("--related-depth", type=_non_negative, metavar="N",
+    p.add_argument("--related-depth", type=non_negative_int, metavar="N",
                    help="follow related-article links this many hops (default 2)")
-    p.add_argument("--depth", type=_non_negative, metavar="N",
+    p.add_argument("--depth", type=non_negative_int, metavar="N",
                    help="follow listing pages this many hops from the start pages (default 2)")
-    p.add_argument("--max-pages", type=_non_negative, metavar="N",
+    p.add_argument("--max-pages", type=non_negative_int, metavar="N",
                    help="stop after N pages (0: no limit)")
     p.add_argument("--download-delay", type=float, metavar="S", help="seconds between requests")
-    p.add_argument("--workers", type=_non_negative, metavar="N",
+    p.add_argument("--workers", type=non_negative_int, metavar="N",
                    help="extraction worker processes (default: one per core; 0: inline)")
     p.add_argument("--run-id", type=int, help="use this existing run record (daemon)")
     p.add_argument("--trigger", default="cli", choices=["cli", "daemon", "worker"],
                    help="what started the crawl (recorded with the run)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise UsageError(f"must not be negative: {value}")
-    return value
 
 
 def resolve_targets(targets: list[str], cfg: Any, args: Any) -> list[Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from arsip.argtypes import non_negative_int, positive_float, positive_int
 from arsip.errors import CommandError, UsageError
 
 
@@ -25,44 +26,17 @@ def register(sub: Any, common: Any) -> None:
                    help="first queue a run of each of these sites (or URLs)")
     p.add_argument("--exit-when-idle", action="store_true",
                    help="exit when no run of the served sites is left in the queue")
-    p.add_argument("--lease", type=_positive, default=30.0, metavar="S",
+    p.add_argument("--lease", type=positive_float, default=30.0, metavar="S",
                    help="seconds a request is leased before another worker may retry it "
                         "(renewed while this worker lives; default 30)")
-    p.add_argument("--concurrency", type=_positive_int, metavar="N",
+    p.add_argument("--concurrency", type=positive_int, metavar="N",
                    help="parallel requests per site in this worker (default: the site's)")
-    p.add_argument("--workers", type=_non_negative, metavar="N",
+    p.add_argument("--workers", type=non_negative_int, metavar="N",
                    help="extraction processes (default: one per core; 0: inline)")
     p.add_argument("--worker-id", metavar="ID",
                    help="this worker's name in the run stats (default: host:pid)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise UsageError(f"must be positive: {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative(text)
-    if value < 1:
-        raise UsageError(f"must be at least 1: {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise UsageError(f"must not be negative: {value}")
-    return value
 
 
 def seed_targets(cfg: Any, targets: list[str]) -> list[int]:
