@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -36,7 +35,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_server() -> Iterator[str]:
     url = os.environ.get("ARSIP_TEST_REDIS_URL")
     if url:
         # pytest-xdist workers share the server: each gets a database of its own, since
@@ -46,30 +45,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         parts = urlsplit(url)
         yield urlunsplit((parts.scheme, parts.netloc, f"/{1 + number % 15}", parts.query, ""))
         return
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed and ARSIP_TEST_REDIS_URL is not set")
-    import redis
+    from arsip.bench.workers import private_redis
+    from arsip.errors import CommandError
 
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.skip(f"could not start redis-server on port {port}")
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    try:
+        server = private_redis()
+        started = server.__enter__()
+    except CommandError as exc:
+        pytest.skip(f"{exc} (and ARSIP_TEST_REDIS_URL is not set)")
+    try:
+        yield started
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture
