@@ -269,9 +269,14 @@ def test_workers_keep_aliases_and_near_duplicates_right(
         fetched = _host_paths(server)
     for code, _, stderr in results:
         assert code == 0, stderr
-    # what one machine fetches, as often as one machine fetches it (NewsSpider fetches a
+    # what one machine fetches, each URL once across the fleet (NewsSpider fetches a
     # "?page=all" view once as a link and once as the page-all view of its article)
-    assert fetched == ref_fetched
+    assert max(fetched.values()) == 1, [p for p, n in fetched.items() if n > 1]
+    assert set(ref_fetched) <= set(fetched)
+    # The one timing-dependent extra: an article's plain URL, found by one worker while
+    # another fetches its "?page=all" view (one machine meets the view's item first).
+    extra = set(fetched) - set(ref_fetched)
+    assert all(f"{p}?page=all" in fetched for p in extra), extra
     groups, pairs = _groups(database_url)
     ref_groups, ref_pairs = _groups(ref_db)
     assert len(ref_groups) > 5 and ref_pairs  # the fixture has copies and near-duplicates
