@@ -12,9 +12,10 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.dedup import Fingerprint
@@ -27,7 +28,11 @@ from storage.models import (
     RawPage,
     utcnow,
 )
-from storage.upsert import insert_ignore
+from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
+
+# gzip level of the stored raw pages: on the corpus's real pages level 3 costs 60 % of level
+# 5's CPU for 11 % more bytes (level 1: 47 % for 19 % more)
+RAW_GZIP_LEVEL = 3
 
 OUTCOMES = ("new", "alias", "near_duplicate", "version", "unchanged")
 
@@ -75,15 +80,26 @@ class StoreResult:
     aliases_added: int = 0
 
 
+@lru_cache(maxsize=1)
+def _article_of_urls() -> Any:
+    # built once (an expanding IN): the look-up runs for every page written
+    return (select(ArticleURL.article_id)
+            .where(ArticleURL.url.in_(bindparam("urls", expanding=True)))
+            .order_by(ArticleURL.article_id).limit(1))
+
+
+@lru_cache(maxsize=1)
+def _article_of_hash() -> Any:
+    return (select(Article.id).where(Article.content_hash == bindparam("hash"))
+            .order_by(Article.id).limit(1))
+
+
 def find_article_id(session: Session, urls: list[str]) -> int | None:
     """The article that any of ``urls`` (or their http/https, www/bare twins) is known for."""
     candidates = sorted({v for u in urls for v in url_variants(u)})
     if not candidates:
         return None
-    return session.execute(
-        select(ArticleURL.article_id).where(ArticleURL.url.in_(candidates))
-        .order_by(ArticleURL.article_id).limit(1)
-    ).scalar_one_or_none()
+    return session.execute(_article_of_urls(), {"urls": candidates}).scalar_one_or_none()
 
 
 def add_aliases(session: Session, article_id: int, urls: dict[str, str]) -> int:
@@ -93,12 +109,10 @@ def add_aliases(session: Session, article_id: int, urls: dict[str, str]) -> int:
     now = utcnow()
     rows = [{"url": u, "article_id": article_id, "kind": k, "first_seen": now}
             for u, k in urls.items()]
-    # the count of URLs actually added is the alias statistic: a Core insert (the ORM's
-    # bulk path reports none) asked to keep its rowcount (SQLAlchemy only guarantees it
-    # for UPDATE/DELETE; without this PostgreSQL gives -1)
-    stmt = insert_ignore(session, ArticleURL.__table__, rows, ["url"])
-    result = session.execute(stmt.execution_options(preserve_rowcount=True))
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+    # the count of URLs actually added is the alias statistic: the rows the insert-or-ignore
+    # returns (a rowcount is not reliable for executemany on every driver)
+    stmt = insert_ignore_stmt(dialect_name(session), ArticleURL.__table__, ("url",), ("url",))
+    return len(session.execute(stmt, rows).all())
 
 
 def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> None:
@@ -112,22 +126,22 @@ def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> 
         rows.append({"from_article_id": article_id, "to_url": link.url, "kind": link.kind,
                      "anchor": link.title, "position": i})
     if rows:
-        session.execute(insert_ignore(session, ArticleLink, rows,
-                                      ["from_article_id", "to_url", "kind"]))
+        session.execute(insert_ignore_stmt(dialect_name(session), ArticleLink.__table__,
+                                           ("from_article_id", "to_url", "kind")), rows)
 
 
 def _store_raw(session: Session, article_id: int, page: ArchivedPage) -> None:
     if not page.raw_body:
         return
-    session.add(RawPage(
-        article_id=article_id,
-        url=page.url,
-        fetched_at=page.fetched_at,
-        status=page.status,
-        headers=page.headers,
-        body_gz=gzip.compress(page.raw_body, compresslevel=5),
-        content_hash=page.fingerprint.content_hash if page.fingerprint else None,
-    ))
+    session.execute(insert_stmt(dialect_name(session), RawPage.__table__), {
+        "article_id": article_id,
+        "url": page.url,
+        "fetched_at": page.fetched_at,
+        "status": page.status,
+        "headers": page.headers,
+        "body_gz": gzip.compress(page.raw_body, compresslevel=RAW_GZIP_LEVEL),
+        "content_hash": page.fingerprint.content_hash if page.fingerprint else None,
+    })
 
 
 def _article_values(page: ArchivedPage) -> dict[str, Any]:
@@ -183,10 +197,8 @@ def store_page(
     if existing is not None:
         return _update_existing(session, existing, page, urls, now)
     if fp and fp.content_hash and page.body.strip():
-        same = session.execute(
-            select(Article.id).where(Article.content_hash == fp.content_hash)
-            .order_by(Article.id).limit(1)
-        ).scalar_one_or_none()
+        same = session.execute(_article_of_hash(),
+                               {"hash": fp.content_hash}).scalar_one_or_none()
         if same is not None:
             added = add_aliases(session, same, {u: "copy" for u in urls})
             session.execute(update(Article).where(Article.id == same).values(last_seen=now))
@@ -195,8 +207,9 @@ def store_page(
     values = _article_values(page)
     values.update(site_id=site_id, canonical_url=page.canonical_url, first_seen=now,
                   last_seen=now, last_checked=now, run_id=run_id)
-    stmt = insert_ignore(session, Article, values, ["canonical_url"]).returning(Article.id)
-    new_id = session.execute(stmt).scalar_one_or_none()
+    stmt = insert_ignore_stmt(dialect_name(session), Article.__table__, ("canonical_url",),
+                              ("id",))
+    new_id = session.execute(stmt, values).scalar_one_or_none()
     if new_id is None:  # another writer stored it between our look-up and our insert
         raced = find_article_id(session, [page.canonical_url])
         if raced is None:

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from crawler.dedup import Fingerprint, similarity
 from storage.models import Article, MinHashBand
-from storage.upsert import insert_ignore
+from storage.upsert import dialect_name, insert_ignore_stmt
 
 # Jaccard similarity (estimated) at or above which a new article is a near-duplicate
 DEFAULT_THRESHOLD = 0.6
@@ -190,9 +190,8 @@ def index_article(session: Session, article_id: int, fp: Fingerprint, *,
         session.execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
     if not fp.band_keys:
         return
-    rows = [{"a_id": article_id, "b": band, "k": key} for band, key in fp.band_keys]
-    # one statement executed for many rows (executemany), not a new 32-row VALUES each time
-    stmt = insert_ignore(session, MinHashBand.__table__,
-                         {"article_id": bindparam("a_id"), "band": bindparam("b"),
-                          "key": bindparam("k")}, ["article_id", "band"])
-    session.execute(stmt, rows)
+    rows = [{"article_id": article_id, "band": band, "key": key}
+            for band, key in fp.band_keys]
+    # one statement built once, executed for many rows (executemany)
+    session.execute(insert_ignore_stmt(dialect_name(session), MinHashBand.__table__,
+                                       ("article_id", "band")), rows)

@@ -7,6 +7,7 @@ constraint decides, instead of SELECT-then-INSERT.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,6 +35,33 @@ def insert_ignore(
     if conflict_columns:
         return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
     return stmt.on_conflict_do_nothing()
+
+
+def dialect_name(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+@lru_cache(maxsize=64)
+def insert_ignore_stmt(dialect: str, table: Any, conflict_columns: tuple[str, ...],
+                       returning: tuple[str, ...] = ()) -> Any:
+    """A reusable INSERT ... ON CONFLICT (cols) DO NOTHING [RETURNING cols] on ``table``,
+    its values given at execution (one dict, or a list of them: executemany).
+
+    Built once per (dialect, table, columns): the hot write path then skips building and
+    compiling a new statement for every row (a multi-row VALUES statement is never served
+    from SQLAlchemy's compiled cache).
+    """
+    stmt = _insert_for(dialect, table).on_conflict_do_nothing(
+        index_elements=list(conflict_columns))
+    if returning:
+        stmt = stmt.returning(*(table.c[name] for name in returning))
+    return stmt
+
+
+@lru_cache(maxsize=64)
+def insert_stmt(dialect: str, table: Any) -> Any:
+    """A reusable plain INSERT on ``table``, its values given at execution."""
+    return _insert_for(dialect, table)
 
 
 def upsert(
