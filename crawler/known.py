@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from crawler.urls import url_variants
 from storage.models import Article, ArticleURL, utcnow
@@ -34,15 +35,9 @@ class KnownUrls:
         self.recheck_hours = recheck_hours
 
     def lookup(self, canonical_url: str) -> Known | None:
-        stmt = (
-            select(Article.id, Article.published, Article.first_seen, Article.last_checked,
-                   Article.etag, Article.last_modified_header)
-            .join(ArticleURL, ArticleURL.article_id == Article.id)
-            .where(ArticleURL.url.in_(url_variants(canonical_url)))
-            .limit(1)
-        )
         with self.engine.connect() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(_lookup_stmt(),
+                               {"urls": sorted(url_variants(canonical_url))}).first()
         if row is None:
             return None
         now = utcnow()
@@ -51,3 +46,15 @@ class KnownUrls:
         stale = row.last_checked is None or \
             now - row.last_checked >= timedelta(hours=self.recheck_hours)
         return Known(row.id, bool(young and stale), row.etag, row.last_modified_header)
+
+
+@lru_cache(maxsize=1)
+def _lookup_stmt() -> Any:
+    # built once (an expanding IN): the crawl looks up every new URL it meets
+    return (
+        select(Article.id, Article.published, Article.first_seen, Article.last_checked,
+               Article.etag, Article.last_modified_header)
+        .join(ArticleURL, ArticleURL.article_id == Article.id)
+        .where(ArticleURL.url.in_(bindparam("urls", expanding=True)))
+        .limit(1)
+    )

@@ -130,6 +130,7 @@ def _base_host(host: str) -> str:
     return host
 
 
+@lru_cache(maxsize=32768)
 def identity_key(url: str, *, article: bool = True) -> str:
     """What two URLs share when they name the same page: the canonical URL without its
     scheme and ``www.`` (``//example.com/a`` for ``https://www.example.com/a?utm_x=1``)."""
