@@ -1,29 +1,38 @@
-"""The archive pipeline: articles into the database, in batches, off the reactor thread.
+"""The archive pipeline: articles into the database, in batches, off the reactor.
 
-Items are buffered and written by one writer thread in batches (``ARSIP_WRITE_BATCH`` items
-or every ``ARSIP_WRITE_INTERVAL`` seconds). A batch is one transaction with one SAVEPOINT per
-article: a crash never leaves half an article, and one bad article does not lose the others.
-If the database goes away, the batch is retried once, then the crawl is closed with reason
-``database_error`` (the run is recorded as failed, nothing half-written).
+Items are buffered and written in batches (``ARSIP_WRITE_BATCH`` items or every
+``ARSIP_WRITE_INTERVAL`` seconds) by one writer: a process of its own
+(``crawler.writer_process``; ``ARSIP_WRITER_PROCESS``, default true), so that the database
+work never competes with the reactor for the crawl process's GIL, or a thread of the crawl
+process (``ARSIP_WRITER_PROCESS = False``; always for an in-memory SQLite database). At most
+two batches wait for the writer (back-pressure). A batch is one transaction with one
+SAVEPOINT per article: a crash never leaves half an article, and one bad article does not
+lose the others. If the database goes away, the batch is retried once, then the crawl is
+closed with reason ``database_error`` (the run is recorded as failed, nothing half-written);
+so is it if the writer process dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import multiprocessing
+import os
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any
 
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
+from scrapy.exceptions import DropItem, NotConfigured
 
+from crawler import writer_process
 from crawler.items import ArticleItem
-from storage.archive import ArchivedPage, LinkRecord, StoreResult, store_page, touch_checked
-from storage.engine import redact
+from crawler.writer_process import Job, Writer, WriterConfig, db_error_message, error_string
+from storage.archive import ArchivedPage, LinkRecord, StoreResult
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +85,9 @@ def to_archived_page(item: ArticleItem) -> ArchivedPage:
 
 
 class ArchivePipeline:
+    # how long the close waits for the writer process to dispose of its engine and exit
+    STOP_TIMEOUT = 60.0
+
     def __init__(self, crawler: Crawler) -> None:
         s = crawler.settings
         self.crawler = crawler
@@ -84,6 +96,8 @@ class ArchivePipeline:
         self.run_id = s.getint("ARSIP_RUN_ID") or None
         self.batch_size = max(1, s.getint("ARSIP_WRITE_BATCH", 25))
         self.interval = s.getfloat("ARSIP_WRITE_INTERVAL", 2.0)
+        self.use_process = s.getbool("ARSIP_WRITER_PROCESS", True) and not _in_memory(
+            self.database_url)
         threshold = s.get("ARSIP_NEAR_DUPLICATE_THRESHOLD")
         from storage.dedup_index import default_threshold
 
@@ -91,8 +105,10 @@ class ArchivePipeline:
             default_threshold()
         self.buffer: list[ArticleItem] = []
         self.pending: set[asyncio.Future[Any]] = set()
-        self.engine: Any = None
-        self.executor: ThreadPoolExecutor | None = None
+        self.engine: Any = None  # in-thread mode only: the writer process owns its own
+        self.writer: Writer | None = None  # in-thread mode only
+        self.executor: Executor | None = None
+        self._writer_procs: list[Any] = []
         self._timer: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
         self.failed = False
@@ -102,18 +118,44 @@ class ArchivePipeline:
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
         return cls(crawler)
 
-    def open_spider(self) -> None:
-        from storage.engine import make_engine
+    def config(self) -> WriterConfig:
+        return WriterConfig(self.database_url, self.site_id, self.run_id, self.near_threshold)
 
-        self.engine = make_engine(self.database_url)
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="arsip-writer")
+    def open_spider(self) -> None:
+        if self.use_process:
+            # fork where the extraction pool does (crawler.extensions.ExtractionPool); the
+            # child makes its own engine (start_writer), never using a connection of ours
+            ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+            executor = ProcessPoolExecutor(1, mp_context=ctx,
+                                           initializer=writer_process.start_writer,
+                                           initargs=(self.config(), os.getpid()))
+            # start it now, from this (the main) thread: the writer dies with it. Frozen,
+            # the objects it inherits are never traversed by its garbage collector (which
+            # would copy their memory pages)
+            gc.freeze()
+            try:
+                executor.submit(writer_process.ping)
+            finally:
+                gc.unfreeze()
+            self._writer_procs = list(getattr(executor, "_processes", {}).values())
+            self.executor = executor
+        else:
+            self.writer = Writer(self.config())
+            self.engine = self.writer.engine
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="arsip-writer")
         self._timer = asyncio.get_event_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
         while True:
-            await asyncio.sleep(self.interval / 2)
-            if self.buffer and time.monotonic() - self._last_flush >= self.interval:
+            await asyncio.sleep(min(self.interval / 2, 1.0))
+            if not self.failed and self._writer_gone():
+                # died idle: fail now, not at the next batch (or never, at the end)
+                self._fail(BrokenProcessPool("the writer process ended"), [])
+            elif self.buffer and time.monotonic() - self._last_flush >= self.interval:
                 self._flush()
+
+    def _writer_gone(self) -> bool:
+        return any(p.exitcode is not None for p in self._writer_procs)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
@@ -138,7 +180,14 @@ class ArchivePipeline:
         batch, self.buffer = self.buffer, []
         self._last_flush = time.monotonic()
         loop = asyncio.get_event_loop()
-        fut = loop.run_in_executor(self.executor, self._write_batch, batch)
+        fut: asyncio.Future[Any]
+        try:
+            # looked up at each call (a benchmark probe may wrap it)
+            fut = loop.run_in_executor(self.executor, writer_process.write_batch,
+                                       to_jobs(batch), self.writer)
+        except (BrokenProcessPool, RuntimeError) as exc:  # the writer is gone already
+            fut = loop.create_future()
+            fut.set_exception(exc)
         self.pending.add(fut)
         fut.add_done_callback(lambda f: self._batch_done(f, batch))
 
@@ -148,64 +197,77 @@ class ArchivePipeline:
         assert stats is not None
         exc = fut.exception() if not fut.cancelled() else None
         if exc is not None:
-            self.failed = True
-            stats.inc_value("arsip/write_errors", len(batch))
-            stats.inc_value("arsip/errors", len(batch))
-            message = _db_error_message(exc, self.database_url)
-            logger.error("archive write failed: %s", message)
-            _record_failure(stats, batch[0].url, f"database: {message}")
-            if self.crawler.engine is not None:
-                asyncio.ensure_future(self._close("database_error", message))
+            self._fail(exc, batch)
             return
-        for item, result in zip(batch, fut.result(), strict=True):
+        written = fut.result()
+        self.write_seconds += written.seconds
+        for item, result in zip(batch, written.results, strict=True):
             if isinstance(result, StoreResult):
                 stats.inc_value(OUTCOME_STATS[result.outcome])
             elif result == "not_modified":
                 stats.inc_value("arsip/not_modified")
             else:
+                logger.warning("cannot store %s: %s", item.url, result)
                 stats.inc_value("arsip/errors")
                 stats.inc_value("arsip/write_errors")
                 _record_failure(stats, item.url, f"store: {result}")
 
-    async def _close(self, reason: str, message: str = "") -> None:
-        from crawler.extensions import close_for_database_error
+    def _fail(self, exc: BaseException, batch: list[ArticleItem]) -> None:
+        """A batch not written (or the writer gone): the crawl closes, ``database_error``."""
+        stats = self.crawler.stats
+        assert stats is not None
+        first = not self.failed
+        self.failed = True
+        self.write_seconds += getattr(exc, "seconds", 0.0)
+        message = self._failure_message(exc)
+        if first:  # once: the batches queued behind it fail for the same reason
+            logger.error("archive write failed: %s", message)
+        if batch:
+            stats.inc_value("arsip/write_errors", len(batch))
+            stats.inc_value("arsip/errors", len(batch))
+            _record_failure(stats, batch[0].url, f"database: {message}")
+        if self.crawler.engine is not None:
+            asyncio.ensure_future(self._close("database_error", message,
+                                              writer_died=self._writer_died(exc)))
 
+    def _writer_died(self, exc: BaseException) -> bool:
+        return self.use_process and isinstance(exc, BrokenProcessPool | RuntimeError)
+
+    def _failure_message(self, exc: BaseException) -> str:
+        if self._writer_died(exc):
+            codes = [p.exitcode for p in self._writer_procs if p.exitcode is not None]
+            how = ""
+            if codes and codes[0] < 0:
+                how = f": killed by signal {-codes[0]}"
+            elif codes:
+                how = f": exit code {codes[0]}"
+            return f"the archive writer process ended unexpectedly{how}"
+        return db_error_message(exc, self.database_url)
+
+    async def _close(self, reason: str, message: str = "", *, writer_died: bool = False
+                     ) -> None:
+        from crawler.extensions import RunRecorder, close_for_database_error, find_extension
+
+        if writer_died:  # the run's error says so, not that the database went away
+            try:
+                recorder = find_extension(self.crawler, RunRecorder)
+            except NotConfigured:
+                recorder = None
+            if recorder is not None and recorder.final_status is None:
+                recorder.final_status = "failed"
+                recorder.error = message
         await close_for_database_error(self.crawler, message)
 
     def _write_batch(self, batch: list[ArticleItem]) -> list[Any]:
-        started = time.perf_counter()
+        """Write one batch here and now, in this thread (raises ``WriteFailed``)."""
+        writer = self.writer or Writer(self.config())
         try:
-            return self._write_batch_once(batch)
-        except (OperationalError, DBAPIError) as exc:
-            if getattr(exc, "connection_invalidated", False) or isinstance(exc, OperationalError):
-                logger.warning("archive write failed, retrying once: %s",
-                               _db_error_message(exc, self.database_url))
-                time.sleep(1.0)
-                return self._write_batch_once(batch)
-            raise
+            written = writer_process.write_batch(to_jobs(batch), writer)
         finally:
-            self.write_seconds += time.perf_counter() - started
-
-    def _write_batch_once(self, batch: list[ArticleItem]) -> list[Any]:
-        results: list[Any] = []
-        with Session(self.engine) as session, session.begin():
-            for item in batch:
-                try:
-                    with session.begin_nested():
-                        if item.not_modified:
-                            touch_checked(session, [item.canonical_url])
-                            results.append("not_modified")
-                        else:
-                            results.append(store_page(
-                                session, self.site_id, to_archived_page(item),
-                                run_id=self.run_id, near_threshold=self.near_threshold,
-                            ))
-                except OperationalError:
-                    raise  # the database itself: the whole batch is retried
-                except Exception as exc:  # noqa: BLE001 - one bad article, not the batch
-                    logger.warning("cannot store %s: %s", item.url, exc)
-                    results.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-        return results
+            if writer is not self.writer:
+                writer.close()
+        self.write_seconds += written.seconds
+        return written.results
 
     async def close_spider(self) -> None:
         if self._timer:
@@ -214,12 +276,59 @@ class ArchivePipeline:
             self._flush()
         if self.pending:
             await asyncio.wait(set(self.pending))
-        if self.executor is not None:
-            self.executor.shutdown(wait=True)
-        if self.engine is not None:
-            self.engine.dispose()
+        await self._stop_writer()
         assert self.crawler.stats is not None
         self.crawler.stats.set_value("arsip/write_seconds", round(self.write_seconds, 3))
+
+    async def _stop_writer(self) -> None:
+        executor, self.executor = self.executor, None
+        if isinstance(executor, ProcessPoolExecutor):
+            # the writer disposes of its engine, then exits; waited for, so that its CPU
+            # time is the crawl's (RUSAGE_CHILDREN)
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(
+                    executor.submit(writer_process.stop_writer)), self.STOP_TIMEOUT)
+            except (BrokenProcessPool, RuntimeError):
+                pass  # gone already
+            except TimeoutError:
+                logger.error("the archive writer process did not stop: killing it")
+                for proc in self._writer_procs:
+                    if proc.exitcode is None:
+                        proc.kill()
+            except Exception as exc:  # noqa: BLE001 - the engine's disposal, at the end
+                logger.warning("archive writer: %s", exc)
+            executor.shutdown(wait=True)
+        elif executor is not None:
+            executor.shutdown(wait=True)
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def to_jobs(batch: list[ArticleItem]) -> list[Job]:
+    """The writer's jobs for a batch of items: plain, picklable data."""
+    jobs: list[Job] = []
+    for item in batch:
+        if item.not_modified:
+            jobs.append(("not_modified", item.url, item.canonical_url))
+            continue
+        try:
+            jobs.append(("page", item.url, to_archived_page(item)))
+        except Exception as exc:  # noqa: BLE001 - one bad article, not the batch
+            jobs.append(("error", item.url, error_string(exc)))
+    return jobs
+
+
+def _in_memory(url: str | None) -> bool:
+    if not url:
+        return False
+    from storage.engine import normalise_url
+
+    try:
+        parsed = normalise_url(url)
+    except Exception:  # noqa: BLE001 - make_engine reports a bad URL
+        return False
+    return parsed.get_backend_name() == "sqlite" and (parsed.database or "") in ("", ":memory:")
 
 
 def _record_failure(stats: Any, url: str, reason: str) -> None:
@@ -232,6 +341,4 @@ def _record_failure(stats: Any, url: str, reason: str) -> None:
 
 
 def _db_error_message(exc: BaseException, url: str) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line.replace(url, redact(url))
+    return db_error_message(exc, url)

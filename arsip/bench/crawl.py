@@ -47,6 +47,9 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--runs", default=",".join(RUNS), metavar="LIST",
                    help="which crawls to run, comma-separated (default bare,naive,arsip)")
     p.add_argument("--seed", type=int, default=1, help="random seed of the site (default 1)")
+    p.add_argument("--writer", choices=["process", "thread"], default="process",
+                   help="arsip's archive writer: its own process (the default, as in a real "
+                        "crawl) or a thread of the crawl process (ARSIP_WRITER_PROCESS)")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default table)")
     p.set_defaults(func=run)
@@ -117,7 +120,9 @@ def _run_arsip(spec: dict[str, Any]) -> dict[str, Any]:
 
     outcomes = run_crawls([CrawlJob(_options(spec))], database_url=spec["database"],
                           progress_interval=1e9,
-                          extra_settings={"STATS_CLASS": "arsip.bench.measure.ProbeStats"})
+                          extra_settings={"STATS_CLASS": "arsip.bench.measure.ProbeStats",
+                                          "ARSIP_WRITER_PROCESS":
+                                              spec.get("writer", "process") == "process"})
     figures = crawl_figures()
     stats = figures.pop("stats")
     figures["articles"] = sum(int(stats.get(k, 0) or 0) for k in ARTICLE_OUTCOMES)
@@ -127,7 +132,11 @@ def _run_arsip(spec: dict[str, Any]) -> dict[str, Any]:
     figures["status"] = outcomes[0].status if outcomes else "?"
     figures["write_wall_s"] = float(stats.get("arsip/write_seconds", 0) or 0)
     figures["probed"] = probed
-    figures["writer_cpu"] = dict(WRITER.values)
+    # the writer's totals: from its own process (through the directory) or this one's thread
+    figures["writer_cpu"] = collect_worker_totals(spec["worker_dir"], "writer") \
+        if spec.get("probe", True) else {}
+    if not figures["writer_cpu"]:
+        figures["writer_cpu"] = dict(WRITER.values)
     figures["worker_cpu"] = collect_worker_totals(spec["worker_dir"])
     return figures
 
@@ -239,7 +248,10 @@ def cpu_ceiling(r: dict[str, Any]) -> float | None:
     pages = max(r["responses"], 1)
     main = r["cpu_main_s"] / pages
     total = (r["cpu_main_s"] + r["cpu_children_s"]) / pages
-    limits = [1 / main if main else None, (os.cpu_count() or 1) / total if total else None]
+    # the archive writer, in a process of its own, is bound to one core as well
+    writer = r.get("writer_cpu", {}).get("process_cpu", 0.0) / pages
+    limits = [1 / main if main else None, (os.cpu_count() or 1) / total if total else None,
+              1 / writer if writer else None]
     known = [x for x in limits if x]
     return round(min(known), 1) if known else None
 
@@ -254,14 +266,20 @@ def breakdown(r: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
     in_worker = worker.get("process_page", extract + fp)
     write = writer.get("write_batch", 0.0)
     dedup_db = writer.get("dedup_index", 0.0)
-    fetch = max(r["cpu_main_s"] - write, 0.0)
+    # the writer in a process of its own: its CPU is in cpu_children_s, not cpu_main_s
+    writer_proc = writer.get("process_cpu")
+    in_main = write if writer_proc is None else 0.0
+    workers_cpu = r["cpu_children_s"] - (writer_proc or 0.0)
+    fetch = max(r["cpu_main_s"] - in_main, 0.0)
     parts = {
         "fetch": fetch,  # the reactor thread: Scrapy, the spider, handing pages to the pool
         "extraction": extract,
         "dedup": fp + dedup_db,  # MinHash in the workers + the LSH index in the writer
         "storage": max(write - dedup_db, 0.0),
-        "pool_overhead": max(r["cpu_children_s"] - in_worker, 0.0) + max(
+        "pool_overhead": max(workers_cpu - in_worker, 0.0) + max(
             in_worker - extract - fp, 0.0),  # worker start-up, (un)pickling, the rest
+        # the writer process's start-up, unpickling the batches, engine and the rest
+        "writer_overhead": max((writer_proc or 0.0) - write, 0.0),
     }
     total = r["cpu_main_s"] + r["cpu_children_s"]
     out: dict[str, Any] = {f"{k}_ms_per_page": round(v * 1000 / pages, 2)
@@ -269,6 +287,9 @@ def breakdown(r: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
     out["total_ms_per_page"] = round(total * 1000 / pages, 2)
     out["share"] = {k: round(v / total, 3) if total else 0.0 for k, v in parts.items()}
     out["writer_wall_s"] = round(r.get("write_wall_s", 0.0), 2)
+    out["writer_process"] = writer_proc is not None
+    out["writer_cpu_ms_per_page"] = round((writer_proc if writer_proc is not None else write)
+                                          * 1000 / pages, 2)
     out["crawl_wall_s"] = round(r["wall_s"], 2)
     out["dedup_detail_ms_per_page"] = {"fingerprint": round(fp * 1000 / pages, 2),
                                        "index": round(dedup_db * 1000 / pages, 2)}
@@ -338,6 +359,7 @@ def run(args: Any) -> int:
                     spec["database"] = f"sqlite:///{os.path.join(workdir, 'naive.db')}"
                 if kind == "arsip":
                     spec["database"] = database
+                    spec["writer"] = args.writer
                     spec["worker_dir"] = os.path.join(workdir, "workers")
                     os.makedirs(spec["worker_dir"], exist_ok=True)
                 results[kind] = _run_child(spec, workdir, timeout)
@@ -375,7 +397,8 @@ def _report(args: Any, site: dict[str, Any], rate: dict[str, float],
 
     import scrapy
 
-    report: dict[str, Any] = {"pages": args.pages, "concurrency": args.concurrency}
+    report: dict[str, Any] = {"pages": args.pages, "concurrency": args.concurrency,
+                              "writer": args.writer}
     for kind, r in results.items():
         report[kind] = _figures(r)
     report["server_pages_per_s"] = rate["pages_per_s"]
@@ -447,10 +470,13 @@ def _print_table(report: dict[str, Any], runs: list[str]) -> None:
         print(f"arsip CPU per page: {b['total_ms_per_page']} ms = fetch "
               f"{b['fetch_ms_per_page']} + extraction {b['extraction_ms_per_page']} + dedup "
               f"{b['dedup_ms_per_page']} + storage {b['storage_ms_per_page']} + pool overhead "
-              f"{b['pool_overhead_ms_per_page']}"
+              f"{b['pool_overhead_ms_per_page']} + writer overhead "
+              f"{b['writer_overhead_ms_per_page']}"
               + (f" (bare Scrapy: {b['bare_fetch_ms_per_page']} ms)"
                  if "bare_fetch_ms_per_page" in b else ""))
-        print(f"arsip writer thread: {b['writer_wall_s']} s of {b['crawl_wall_s']} s wall; "
+        where = "process" if b.get("writer_process") else "thread"
+        print(f"arsip writer {where}: {b['writer_wall_s']} s of {b['crawl_wall_s']} s wall, "
+              f"{b['writer_cpu_ms_per_page']} ms CPU per page; "
               f"outcomes {report['arsip'].get('outcomes')}")
     m = report["machine"]
     print(f"machine: {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, "

@@ -8,7 +8,8 @@
   thread and keeps the peak of their sum.
 - ``install_arsip_probes``: wraps arsip's extraction, fingerprinting, near-duplicate index and
   archive writer with CPU timers (in the crawl's child process only), to tell where arsip's
-  time goes.
+  time goes. The extraction workers and the writer process (forked after the probes are
+  installed) write their totals to a directory (``collect_worker_totals``).
 """
 
 from __future__ import annotations
@@ -157,23 +158,35 @@ class _Totals:
             self.values[key] = self.values.get(key, 0.0) + value
 
 
-WRITER = _Totals()  # in the crawl process (the pipeline's writer thread)
+WRITER = _Totals()  # in the archive writer (its own process, or the crawl process's thread)
 WORKER = _Totals()  # in each extraction worker (forked: a copy each)
 _WORKER_DIR: str | None = None
+_PROBED_PID: int | None = None  # the crawl process (where the probes were installed)
 
 
-def _dump_worker() -> None:
+def _dump(totals: _Totals, prefix: str) -> None:
+    """Write this process's totals to ``<dir>/<prefix>-<pid>.json``. In a process of its
+    own (not the crawl process), the writer adds its whole CPU time (``process_cpu``)."""
     if _WORKER_DIR is None:
         return
-    path = os.path.join(_WORKER_DIR, f"worker-{os.getpid()}.json")
+    values = dict(totals.values)
+    if prefix == "writer" and os.getpid() != _PROBED_PID:
+        values["process_cpu"] = cpu_seconds()
+    path = os.path.join(_WORKER_DIR, f"{prefix}-{os.getpid()}.json")
     with open(path + ".tmp", "w") as f:
-        json.dump(WORKER.values, f)
+        json.dump(values, f)
     os.replace(path + ".tmp", path)
 
 
-def _timed(fn: Any, totals: _Totals, key: str, *, dump: bool = False) -> Any:
+def _dump_worker() -> None:
+    _dump(WORKER, "worker")
+
+
+def _timed(fn: Any, totals: _Totals, key: str, *, dump: bool | str = False) -> Any:
     # functools.wraps keeps the name and module: the pool pickles functions by name, and
     # the name now leads to this wrapper
+    prefix = "worker" if dump is True else dump or None
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         t0 = time.thread_time()
@@ -181,8 +194,8 @@ def _timed(fn: Any, totals: _Totals, key: str, *, dump: bool = False) -> Any:
             return fn(*args, **kwargs)
         finally:
             totals.add(key, time.thread_time() - t0)
-            if dump:
-                _dump_worker()
+            if prefix:
+                _dump(totals, prefix)
 
     return wrapper
 
@@ -191,11 +204,13 @@ def install_arsip_probes(worker_dir: str) -> list[str]:
     """Wrap the parts of arsip's crawl path with CPU timers; returns what was wrapped.
 
     Extraction and fingerprinting run in the pool's workers (forked after this, so they
-    inherit the wrappers); each worker writes its totals to ``worker_dir``. The archive
-    writer and the near-duplicate index run in the crawl process's writer thread.
+    inherit the wrappers); each worker writes its totals to ``worker_dir``. So does the
+    archive writer (with the near-duplicate index), in its own process (forked after this
+    too) or in the crawl process's writer thread.
     """
-    global _WORKER_DIR
+    global _WORKER_DIR, _PROBED_PID
     _WORKER_DIR = worker_dir
+    _PROBED_PID = os.getpid()
     wrapped = []
     try:
         import crawler.extraction as extraction
@@ -216,10 +231,10 @@ def install_arsip_probes(worker_dir: str) -> list[str]:
     except (ImportError, AttributeError):
         pass
     try:
-        from crawler.pipelines import ArchivePipeline
+        import crawler.writer_process as writer_process
 
-        ArchivePipeline._write_batch = _timed(  # type: ignore[method-assign]
-            ArchivePipeline._write_batch, WRITER, "write_batch")
+        writer_process.write_batch = _timed(writer_process.write_batch, WRITER,
+                                            "write_batch", dump="writer")
         wrapped.append("write_batch")
     except (ImportError, AttributeError):
         pass
@@ -236,10 +251,12 @@ def install_arsip_probes(worker_dir: str) -> list[str]:
     return wrapped
 
 
-def collect_worker_totals(worker_dir: str) -> dict[str, float]:
+def collect_worker_totals(worker_dir: str, prefix: str = "worker") -> dict[str, float]:
+    """The totals the extraction workers (``prefix="worker"``) or the archive writer
+    (``"writer"``) wrote to ``worker_dir``, summed over processes."""
     out: dict[str, float] = {}
     for name in os.listdir(worker_dir):
-        if name.startswith("worker-") and name.endswith(".json"):
+        if name.startswith(prefix + "-") and name.endswith(".json"):
             with open(os.path.join(worker_dir, name)) as f:
                 for key, value in json.load(f).items():
                     out[key] = out.get(key, 0.0) + value

@@ -1,0 +1,195 @@
+"""The archive writer: batches of pages into the database, in a process of its own.
+
+``ArchivePipeline`` (``crawler.pipelines``) hands batches of plain, picklable jobs to
+``write_batch``, in a single-process pool forked at the crawl's start (or, with
+``ARSIP_WRITER_PROCESS = False``, in a thread of the crawl process). The writer process:
+
+- owns its own engine, made in the child (``start_writer``), never a connection inherited
+  across the fork, and disposed of by ``stop_writer``;
+- writes a batch as one transaction with one SAVEPOINT per article; a database error is
+  retried once, then the batch fails with ``WriteFailed`` (one line, password redacted);
+- ignores SIGINT (Ctrl-C reaches the whole process group: the crawl closes gracefully and
+  flushes through the writer), and dies with the crawl process (``PR_SET_PDEATHSIG`` on
+  Linux, else a watchdog thread): a killed crawl leaves no writer behind, and the batch it
+  was writing is rolled back, never half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from storage.archive import ArchivedPage, store_page, touch_checked
+from storage.engine import redact
+
+logger = logging.getLogger("crawler.pipelines")
+
+# one job per item: ("page", url, ArchivedPage) | ("not_modified", url, canonical_url)
+# | ("error", url, message) (the item could not even be turned into a page)
+Job = tuple[str, str, Any]
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    database_url: str
+    site_id: int
+    run_id: int | None
+    near_threshold: float
+
+
+@dataclass
+class Written:
+    """A batch's per-item results (``StoreResult``, ``"not_modified"`` or an error string)
+    and the wall seconds the writer spent on it."""
+
+    results: list[Any]
+    seconds: float
+
+
+class WriteFailed(Exception):
+    """A batch not written (the database is unavailable, even after one retry)."""
+
+    def __init__(self, message: str, seconds: float = 0.0) -> None:
+        super().__init__(message, seconds)
+        self.message = message
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Writer:
+    def __init__(self, config: WriterConfig) -> None:
+        from storage.engine import make_engine
+
+        self.config = config
+        self.engine = make_engine(config.database_url)
+
+    def write(self, jobs: list[Job]) -> Written:
+        started = time.perf_counter()
+        try:
+            try:
+                results = self.write_once(jobs)
+            except (OperationalError, DBAPIError) as exc:
+                if not (getattr(exc, "connection_invalidated", False)
+                        or isinstance(exc, OperationalError)):
+                    raise
+                logger.warning("archive write failed, retrying once: %s",
+                               db_error_message(exc, self.config.database_url))
+                time.sleep(1.0)
+                results = self.write_once(jobs)
+        except Exception as exc:  # noqa: BLE001 - reported to the crawl as one line
+            raise WriteFailed(db_error_message(exc, self.config.database_url),
+                              time.perf_counter() - started) from None
+        return Written(results, time.perf_counter() - started)
+
+    def write_once(self, jobs: list[Job]) -> list[Any]:
+        cfg = self.config
+        results: list[Any] = []
+        with Session(self.engine) as session, session.begin():
+            for kind, _url, payload in jobs:
+                if kind == "error":
+                    results.append(payload)
+                    continue
+                try:
+                    with session.begin_nested():
+                        if kind == "not_modified":
+                            touch_checked(session, [payload])
+                            results.append("not_modified")
+                        else:
+                            page: ArchivedPage = payload
+                            results.append(store_page(
+                                session, cfg.site_id, page, run_id=cfg.run_id,
+                                near_threshold=cfg.near_threshold,
+                            ))
+                except OperationalError:
+                    raise  # the database itself: the whole batch is retried
+                except Exception as exc:  # noqa: BLE001 - one bad article, not the batch
+                    results.append(error_string(exc))
+        return results
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def error_string(exc: BaseException) -> str:
+    """One bad article's error, as the crawl's failures list shows it."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {(lines[0] if lines else '')[:200]}"
+
+
+def db_error_message(exc: BaseException, url: str) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line.replace(url, redact(url))
+
+
+# --- the writer process's side ----------------------------------------------------------
+
+_WRITER: Writer | None = None  # in the writer process: its own writer (and engine)
+
+
+def start_writer(config: WriterConfig, parent_pid: int) -> None:
+    """The pool's initializer, in the (forked) writer process."""
+    global _WRITER
+    # Ctrl-C reaches the whole process group: the crawl closes gracefully and flushes its
+    # last batch through us, so we must not die first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a SIGTERM meant for us ends us (not the crawl's own handler, inherited by the fork)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:  # the crawl's event loop wakes up on signals through this fd: not on ours
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        pass
+    _die_with_parent(parent_pid)
+    _WRITER = Writer(config)
+
+
+def write_batch(jobs: list[Job], writer: Writer | None = None) -> Written:
+    """Write one batch: with ``writer`` (in-thread mode), else the process's own."""
+    target = writer or _WRITER
+    if target is None:
+        raise WriteFailed("the archive writer is not started")
+    return target.write(jobs)
+
+
+def ping() -> int:
+    return os.getpid()
+
+
+def stop_writer() -> None:
+    global _WRITER
+    if _WRITER is not None:
+        _WRITER.close()
+        _WRITER = None
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent_pid:  # the parent died before prctl
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="arsip-writer-watchdog", daemon=True).start()
