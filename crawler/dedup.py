@@ -29,7 +29,6 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -61,9 +60,15 @@ def normalise_body(text: str) -> str:
     Inline "Baca Juga:" lines are dropped too (the extractor removes them already; a body
     from elsewhere may still hold them, and they differ between syndicated copies).
     """
+    return " ".join(_words(text))
+
+
+def _words(text: str) -> list[str]:
+    """The words of the normalised body (no word holds a space: \\w and str.split()'s
+    whitespace never meet, so ``" ".join(words).split() == words``)."""
     text = INSERT_LINE_RE.sub(" ", text)
     text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(WORD_RE.findall(text))
+    return WORD_RE.findall(text)
 
 
 def content_hash(text: str) -> str:
@@ -82,36 +87,73 @@ def shingles(normalised: str, size: int = SHINGLE) -> list[bytes]:
 
 
 @lru_cache(maxsize=1)
-def _permutations() -> Any:
-    from datasketch import MinHash
+def _affine() -> tuple[np.ndarray, np.ndarray]:
+    """The affine32 permutations ``h -> a * h + b mod 2**32`` of ``datasketch.MinHash(
+    num_perm=NUM_PERM, seed=SEED, scheme="affine32")``, drawn the way it draws them (odd
+    ``a``), as uint32 columns. Made here: importing datasketch (scipy) costs 0.6 s of CPU in
+    every extraction worker; tests/test_extraction_speed_helpers.py holds them equal."""
+    gen = np.random.RandomState(SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a.reshape(-1, 1), b.reshape(-1, 1)
 
-    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+
+# MurmurHash3's 32-bit finalizer, datasketch's pre-mix of every input hash (affine32)
+_FMIX_S1, _FMIX_M1 = np.uint32(16), np.uint32(0x85EBCA6B)
+_FMIX_S2, _FMIX_M2 = np.uint32(13), np.uint32(0xC2B2AE35)
+
+
+def shingle_hashes(normalised: str, size: int = SHINGLE) -> list[int]:
+    """CRC-32 of every shingle of ``shingles(normalised, size)``, repeats included (a
+    MinHash is a minimum: repeats change nothing), built without one string per shingle."""
+    return _shingle_hashes(normalised.split(), size)
+
+
+def _shingle_hashes(words: list[str], size: int = SHINGLE, joined: str | None = None) -> list[int]:
+    """``shingle_hashes(joined)`` of ``joined = " ".join(words)`` (words without spaces)."""
+    if len(words) <= size:
+        return [zlib.crc32((joined or " ".join(words)).encode("utf-8"))] if words else []
+    # the words as bytes: split() dropped every whitespace, so the only spaces are the joins
+    encoded = (joined or " ".join(words)).encode("utf-8").split(b" ")
+    join, crc32 = b" ".join, zlib.crc32
+    return [crc32(join(t)) for t in zip(*(encoded[i:] for i in range(size)), strict=False)]
 
 
 def signature(normalised: str) -> np.ndarray | None:
-    """The MinHash signature (uint32[NUM_PERM]) of a normalised text, None when empty."""
-    from datasketch import MinHash
+    """The MinHash signature (uint32[NUM_PERM]) of a normalised text, None when empty.
 
-    items = shingles(normalised)
-    if not items:
+    Bit for bit what ``datasketch.MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32",
+    hashfunc=zlib.crc32).update_batch(shingles(normalised))`` gives (CRC-32 as the shingle
+    hash: 7x faster than datasketch's default SHA-1 in Python, and the affine32 scheme mixes
+    its output before the permutations), computed here in one vectorised step: per
+    permutation ``min over shingles of a * fmix32(crc) + b`` in uint32 arithmetic.
+    """
+    return _signature(shingle_hashes(normalised))
+
+
+def _signature(hashes: list[int]) -> np.ndarray | None:
+    if not hashes:
         return None
-    # CRC-32 as the shingle hash: 7x faster than datasketch's default SHA-1 in Python, and
-    # the affine32 scheme mixes its output (fmix) before the permutations
-    m = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_permutations(), scheme=SCHEME,
-                hashfunc=zlib.crc32)
-    m.update_batch(items)
-    return np.asarray(m.hashvalues, dtype="<u4")
+    hv = np.array(hashes, dtype=np.uint32)
+    hv ^= hv >> _FMIX_S1
+    hv *= _FMIX_M1
+    hv ^= hv >> _FMIX_S2
+    hv *= _FMIX_M2
+    hv ^= hv >> _FMIX_S1
+    a, b = _affine()
+    values = a * hv  # (NUM_PERM, shingles), wrapping uint32 arithmetic as datasketch's
+    values += b
+    return values.min(axis=1).astype("<u4", copy=False)
 
 
 def band_keys(sig: np.ndarray) -> list[tuple[int, int]]:
     """LSH band keys: a signed 64-bit hash of each band's ROWS values."""
-    raw = np.asarray(sig, dtype="<u4")
-    out = []
-    for band in range(BANDS):
-        chunk = raw[band * ROWS:(band + 1) * ROWS].tobytes()
-        digest = hashlib.blake2b(chunk, digest_size=8, person=b"arsip-lsh").digest()
-        out.append((band, int.from_bytes(digest, "little", signed=True)))
-    return out
+    raw = np.asarray(sig, dtype="<u4").tobytes()
+    step = 4 * ROWS
+    blake2b = hashlib.blake2b
+    return [(band, int.from_bytes(
+        blake2b(raw[band * step:(band + 1) * step], digest_size=8, person=b"arsip-lsh").digest(),
+        "little", signed=True)) for band in range(BANDS)]
 
 
 def unpack(blob: bytes) -> np.ndarray:
@@ -129,9 +171,10 @@ def similarity(a: bytes | np.ndarray, b: bytes | np.ndarray) -> float:
 
 def fingerprint(body: str) -> Fingerprint:
     """Exact hash, MinHash signature and LSH band keys of a clean body."""
-    normalised = normalise_body(body)
+    words = _words(body)
+    normalised = " ".join(words)  # normalise_body(body)
     digest = hashlib.sha256(normalised.encode("utf-8")).hexdigest()
-    sig = signature(normalised)
+    sig = _signature(_shingle_hashes(words, SHINGLE, normalised))  # signature(normalised)
     if sig is None:
         return Fingerprint(content_hash=digest)
     return Fingerprint(content_hash=digest, minhash=sig.tobytes(), band_keys=band_keys(sig))

@@ -87,9 +87,11 @@ def _extract(html: bytes | str, url: str, *, encoding: str | None,
     base = links_mod.base_url(tree, url)
     result.links = links_mod.all_links(tree, base)
     structured = read_structured(tree)
-    result.canonical_url = links_mod.canonical(tree, base, structured.first("og:url"))
-    result.amphtml_url = links_mod.amphtml(tree, base)
-    result.page_all_url, result.next_page_url = links_mod.paging(tree, url, base, result.links)
+    rels = links_mod.RelLinks(tree)
+    result.canonical_url = links_mod.canonical(tree, base, structured.first("og:url"), rels)
+    result.amphtml_url = links_mod.amphtml(tree, base, rels)
+    result.page_all_url, result.next_page_url = links_mod.paging(tree, url, base, result.links,
+                                                                 rels)
 
     shape_url = url if url.startswith(("http://", "https://")) else (result.canonical_url or url)
     decided = _decide(shape_url, article_url_pattern, structured)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+from copy import copy
+from typing import Any
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from crawler.extraction.dates import is_date_line
@@ -35,6 +38,7 @@ FAST_FIRST_MIN_CHARS = 700
 # a tree with more elements than this gets the fast pass only (trafilatura's fallbacks take
 # tens of seconds on a 20 000-element page; a typical news page has 1 500-5 000)
 HUGE_TREE_ELEMENTS = 12000
+_COUNT_ELEMENTS = etree.XPath("count(//*)")
 
 
 def run_trafilatura(tree: HtmlElement, url: str | None) -> str:
@@ -49,17 +53,38 @@ def run_trafilatura(tree: HtmlElement, url: str | None) -> str:
 
 
 def _count_elements(tree: HtmlElement, limit: int) -> int:
-    return int(tree.xpath("count(//*)"))
+    return int(_COUNT_ELEMENTS(tree))
+
+
+_EXTRACTORS: dict[tuple[bool, bool, bool], Any] = {}
+
+
+def _extractor(url: str | None, options: dict[str, bool]) -> Any:
+    """trafilatura's settings for one call: what ``bare_extraction(url=url,
+    include_comments=False, include_tables=True, with_metadata=False, fast=...,
+    favor_precision=..., favor_recall=...)`` builds, copied from one built once per option
+    set with the URL set after, as trafilatura's own CLI does (building one reads its config
+    file's values anew: 60 us a call)."""
+    from trafilatura.settings import Extractor
+
+    key = (options.get("fast", False), options.get("favor_precision", False),
+           options.get("favor_recall", False))
+    template = _EXTRACTORS.get(key)
+    if template is None:
+        template = _EXTRACTORS[key] = Extractor(
+            output_format="python", fast=key[0], precision=key[1], recall=key[2],
+            comments=False, tables=True, with_metadata=False)
+    extractor = copy(template)
+    extractor.url = url
+    extractor.source = url and url.encode("utf-8", "replace").decode("utf-8")
+    return extractor
 
 
 def _bare(tree: HtmlElement, url: str | None, options: dict[str, bool]) -> str:
     from trafilatura import bare_extraction
 
     try:
-        doc = bare_extraction(tree, url=url, include_comments=False, include_tables=True,
-                              with_metadata=False, fast=options.get("fast", False),
-                              favor_precision=options.get("favor_precision", False),
-                              favor_recall=options.get("favor_recall", False))
+        doc = bare_extraction(tree, options=_extractor(url, options))
     except Exception:  # noqa: BLE001 - a page the extractor chokes on has no body
         return ""
     if doc is None:

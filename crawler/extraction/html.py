@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 
 from lxml import etree
@@ -9,8 +10,28 @@ from lxml.html import HtmlElement, HTMLParser, document_fromstring
 
 MAX_CHARS = 8_000_000  # a page bigger than this is cut (lxml copes; the extractor would crawl)
 
+
+def _class_lookup() -> etree.ElementNamespaceClassLookup:
+    """lxml.html's element classes, chosen in C: ``HTMLParser``'s own lookup calls a Python
+    method for every element proxy lxml creates (a million calls on 400 pages, trafilatura's
+    passes included). The same classes: ``<form>`` a FormElement, ``<input>`` an
+    InputElement..., every other element an HtmlElement."""
+    from lxml import html as lxml_html
+
+    fallback = etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=lxml_html.HtmlComment,
+        pi=lxml_html.HtmlProcessingInstruction, entity=lxml_html.HtmlEntity)
+    lookup = etree.ElementNamespaceClassLookup(fallback)
+    classes = lookup.get_namespace(None)
+    classes.update({"form": lxml_html.FormElement, "input": lxml_html.InputElement,
+                    "select": lxml_html.SelectElement, "textarea": lxml_html.TextareaElement,
+                    "label": lxml_html.LabelElement})
+    return lookup
+
+
 _PARSER = HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True,
                      huge_tree=True)
+_PARSER.set_element_class_lookup(_class_lookup())
 _TAG_RE = re.compile(r"<\s*(?:[a-zA-Z][a-zA-Z0-9:-]*|!doctype)", re.I)
 
 
@@ -52,16 +73,34 @@ def looks_like_html(text: str) -> bool:
     return _TAG_RE.search(head) is not None
 
 
+def _is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
 def parse(html: bytes | str, encoding: str | None = None) -> HtmlElement | None:
     """The page's tree, or None when there is no HTML to speak of."""
-    text = decode(html, encoding)
+    utf8: bytes | None = None  # the page's own bytes when they are the UTF-8 of its text
+    if type(html) is bytes and encoding and _is_utf8(encoding):
+        try:
+            text = html.decode(encoding)  # decode()'s first choice
+            utf8 = html
+        except UnicodeDecodeError:
+            text = decode(html, encoding)
+    else:
+        text = decode(html, encoding)
     if not looks_like_html(text):
         return None
     if len(text) > MAX_CHARS:
-        text = text[:MAX_CHARS]
-    text = text.replace("\x00", "")
+        text, utf8 = text[:MAX_CHARS], None
+    if utf8 is not None:
+        data = utf8.replace(b"\x00", b"")  # = the text's UTF-8 again, without encoding it
+    else:
+        data = text.replace("\x00", "").encode("utf-8", errors="replace")
     try:
-        tree = document_fromstring(text.encode("utf-8", errors="replace"), parser=_PARSER)
+        tree = document_fromstring(data, parser=_PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         return None
     if tree is None or not isinstance(tree, HtmlElement):
@@ -75,6 +114,49 @@ def text_of(el: HtmlElement) -> str:
         return " ".join(el.text_content().split())
     except (ValueError, AttributeError):
         return ""
+
+
+# The two helpers below read an element's text only as far as their answer needs (an
+# article's container holds thousands of characters). Both rest on this: the normalised
+# text of a prefix of the raw text is a prefix of the normalised whole (the last word may be
+# cut short), so once it is long enough, more text changes nothing. Each normalises again
+# only after the raw text has doubled, so a long run of blank pieces costs linear time.
+
+
+def text_upto(el: HtmlElement, limit: int) -> str | None:
+    """``text_of(el)`` when it is at most ``limit`` characters long, else None."""
+    try:
+        pieces: list[str] = []
+        raw, check = 0, limit
+        for piece in el.itertext():
+            pieces.append(piece)
+            raw += len(piece)
+            if raw > check:
+                if len(" ".join("".join(pieces).split())) > limit:
+                    return None
+                check = 2 * raw
+        text = " ".join("".join(pieces).split())
+        return text if len(text) <= limit else None
+    except (ValueError, AttributeError):
+        return ""
+
+
+def text_starts_with(el: HtmlElement, prefix: str) -> bool:
+    """``text_of(el).startswith(prefix)``."""
+    try:
+        pieces: list[str] = []
+        raw, check = 0, len(prefix)
+        for piece in el.itertext():
+            pieces.append(piece)
+            raw += len(piece)
+            if raw >= check:
+                text = " ".join("".join(pieces).split())
+                if len(text) >= len(prefix):
+                    return text.startswith(prefix)
+                check = 2 * raw
+        return " ".join("".join(pieces).split()).startswith(prefix)
+    except (ValueError, AttributeError):
+        return "".startswith(prefix)
 
 
 _INLINE_TAGS = {"a", "b", "strong", "i", "em", "u", "span", "font", "small", "sup", "sub",

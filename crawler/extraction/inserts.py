@@ -7,12 +7,13 @@ none of their text can leak into the body.
 from __future__ import annotations
 
 import re
-from urllib.parse import urldefrag, urljoin
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from crawler.extraction.article import RelatedLink
-from crawler.extraction.html import text_of
+from crawler.extraction.html import text_of, text_starts_with, text_upto
+from crawler.extraction.links import absolute
 
 _INLINE = (r"baca\s+(?:juga|pula)|lihat\s+juga|simak\s+juga|tonton\s+juga|read\s+also"
            r"|also\s+read|see\s+also|jangan\s+lewatkan")
@@ -23,6 +24,7 @@ MARKER_RE = re.compile(
     rf"^\W{{0,3}}(?:(?P<inline>{_INLINE})|(?P<block>{_BLOCK}))\b\s*(?:[:!.]+\s*|$)", re.I)
 # every text node, filtered in Python: lxml's EXSLT regex calls back into Python per node
 _TEXTS = "//body//text()[normalize-space()]"
+_TEXT_NODES = etree.XPath(_TEXTS)
 _MARKER_START = re.compile(r"^\W{0,3}(?:baca|lihat|simak|tonton|read|also|see|jangan|artikel"
                            r"|berita|related|more stories|you m)", re.I)
 
@@ -71,20 +73,14 @@ class InsertFinder:
 
     def _texts(self, tree: HtmlElement) -> list:  # type: ignore[type-arg]
         if self._text_nodes is None:
-            self._text_nodes = tree.xpath(_TEXTS)
+            self._text_nodes = _TEXT_NODES(tree)
         return self._text_nodes
 
     def _record(self, el: HtmlElement, kind: str) -> None:
         anchors = [el] if el.tag == "a" else list(el.iter("a"))
         for a in anchors:
-            href = (a.get("href") or "").strip()
-            if not href or href.startswith(("javascript:", "mailto:", "#")):
-                continue
-            try:
-                url = urldefrag(urljoin(self.base_url, href))[0]
-            except ValueError:
-                continue
-            if not url.startswith(("http://", "https://")):
+            url = absolute(self.base_url, a.get("href"))
+            if url is None:
                 continue
             title = text_of(a) or " ".join((a.get("title") or "").split())
             if url in self._seen:
@@ -119,8 +115,8 @@ class InsertFinder:
             self._handle(holder, kind, match)
 
     def _handle(self, el: HtmlElement, kind: str, match: re.Match[str]) -> None:
-        own = text_of(el)
-        if len(own) > 400:
+        own = text_upto(el, 400)
+        if own is None:
             return
         marker = own[: len(match.group(0).strip())]
         # climb to the widest element that still starts with the marker and is a link list
@@ -128,9 +124,9 @@ class InsertFinder:
             parent = el.getparent()
             if parent is None or parent.tag in _SKIP:
                 break
+            if not text_starts_with(parent, marker):
+                break  # (the usual end: the article's container, whose text can be long)
             ptext = text_of(parent)
-            if not ptext.startswith(marker):
-                break
             rest = len(ptext) - len(marker)
             if rest > 60 and not _is_link_list(parent, slack=60):
                 break
@@ -183,14 +179,16 @@ class InsertFinder:
             if holder.tag in ("script", "style", "title", "option", "textarea"):
                 continue
             el = holder
-            text = text_of(el)
+            text = text_upto(el, 100)
+            if text is None:
+                continue  # longer than a byline
             # "<span>Penulis:</span> <a>Name</a>": the line is the parent
             parent = el.getparent()
             if len(text) < 20 and parent is not None and parent.tag in ("td", "th", "dt"):
                 parent = parent.getparent()  # a table row: "| Penulis | : Name |"
             if len(text) < 20 and parent is not None and parent.tag not in _SKIP:
-                ptext = text_of(parent)
-                if ptext.startswith(text) and len(ptext) <= 100:
+                ptext = text_upto(parent, 100)
+                if ptext is not None and ptext.startswith(text):
                     el, text = parent, ptext
             if len(text) > 100:
                 continue

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from crawler.extraction.dates import DATE_FRAGMENT_RE, WIB, find_date_in_tree, parse_date
@@ -97,7 +100,7 @@ def choose_title(tree: HtmlElement, structured: Structured, words: set[str]) -> 
         candidates.append(text_of(title_tag))
     metas = [strip_site(c, words) for c in candidates if c]
     metas = [m for m in metas if m]
-    headings = [text_of(h) for h in tree.xpath("//h1")][:6]
+    headings = [text_of(h) for h in _xpath("//h1")(tree)][:6]
     headings = [h for h in headings if 3 <= len(h) <= 400]
     # the visible headline when it agrees with what the page's metadata says: the same
     # text first, else a headline inside the meta title, else a meta title inside a heading
@@ -148,11 +151,32 @@ def _split_people(value: str) -> list[str]:
     return [p for p in re.split(r"\s*(?:,|;|&|\band\b|\bdan\b|\n)\s*", value) if p.strip()]
 
 
-_BYLINE_CLASSES = (
-    "//*[@itemprop='author' or @rel='author' or contains(@class, 'author')"
-    " or contains(@class, 'byline') or contains(@class, 'reporter') or contains(@class, 'penulis')"
-    " or contains(@class, 'writer') or contains(@id, 'author') or contains(@id, 'byline')]"
+# author/byline/reporter elements, in document order: those whose class contains "author",
+# "byline", "reporter", "penulis" or "writer", whose id contains "author" or "byline", or
+# with itemprop/rel "author" (testing the attribute nodes that exist is 2-3x faster than
+# nine conditions on every element)
+_BYLINE_ELEMENTS = (
+    "//@class[contains(., 'author') or contains(., 'byline') or contains(., 'reporter')"
+    " or contains(., 'penulis') or contains(., 'writer')]/.."
+    " | //@id[contains(., 'author') or contains(., 'byline')]/.."
+    " | //@itemprop[. = 'author']/.. | //@rel[. = 'author']/.."
 )
+_DATE_PUBLISHED_ATTRS = ('//@itemprop[. = "datePublished"]/../@content'
+                         ' | //@itemprop[. = "datePublished"]/../@datetime')
+# text nodes that can hold a year ("19xx"/"20xx", see _YEAR) and are short enough
+_DATE_TEXTS = ("//body//text()[contains(., '19') or contains(., '20')]"
+               "[string-length(normalize-space(.)) < 120]")
+_XPATHS: dict[str, etree.XPath] = {}
+
+
+def _xpath(expr: str) -> etree.XPath:
+    """``expr`` compiled once per process (``tree.xpath(expr)`` compiles it on every call)."""
+    compiled = _XPATHS.get(expr)
+    if compiled is None:
+        compiled = _XPATHS[expr] = etree.XPath(expr)
+    return compiled
+
+
 _ROLE_WORDS = re.compile(
     r"^(?:by|oleh|penulis|reporter|pewarta|wartawan|jurnalis|kontributor|written by|author)\b\s*:?\s*"
     r"|\s*\b(?:jurnalis|reporter|wartawan|penulis|kontributor|staff writer|correspondent"
@@ -164,7 +188,7 @@ _ROLE_WORDS = re.compile(
 def visible_bylines(tree: HtmlElement, words: set[str]) -> list[str]:
     """The names in the first author/byline/reporter element of the page that has one
     ("Fino Yurio Kristo - detikinet"); later ones are mostly other articles' bylines."""
-    for el in tree.xpath(_BYLINE_CLASSES)[:20]:
+    for el in _xpath(_BYLINE_ELEMENTS)(tree)[:20]:
         if el.tag in ("meta", "link", "script", "style", "img", "body", "html"):
             continue
         text = text_of(el)
@@ -189,12 +213,15 @@ def choose_authors(tree: HtmlElement, structured: Structured, bylines: list[str]
     """Authors, best evidence first: a labelled byline ("Penulis: X"), JSON-LD persons,
     author/byline elements of the page, meta author; organisations are no authors."""
     article = structured.article or {}
-    groups: list[list[str]] = [bylines]
-    if article.get("author") is not None:
-        groups.append(ld_people(article.get("author")))
-    groups.append(visible_bylines(tree, words))
-    groups.append(structured.all(*_AUTHOR_META))
-    for group in groups:
+
+    def groups() -> Iterator[list[str]]:  # each only when the ones before name nobody
+        yield bylines
+        if article.get("author") is not None:
+            yield ld_people(article.get("author"))
+        yield visible_bylines(tree, words)
+        yield structured.all(*_AUTHOR_META)
+
+    for group in groups():
         names: list[str] = []
         for value in group:
             for part in _split_people(value):
@@ -225,13 +252,12 @@ def visible_date(tree: HtmlElement, tz: timezone | None) -> str | None:
     """The likeliest visible publication date: a short text such as "Sabtu, 8 Januari 2022 |
     10:15 WIB"; one with a time of day, in a date-like element, beats the page header's
     date of today."""
-    for value in tree.xpath("//time/@datetime")[:3]:
+    for value in _xpath("//time/@datetime")(tree)[:3]:
         found = parse_date(value, default_tz=tz)
         if found:
             return found
     best: tuple[int, int, str] | None = None
-    nodes = [n for n in tree.xpath("//body//text()[string-length(normalize-space(.)) < 120]")
-             if _YEAR.search(n)]
+    nodes = [n for n in _xpath(_DATE_TEXTS)(tree) if _YEAR.search(n)]
     for position, node in enumerate(nodes[:500]):
         text = " ".join(str(node).split())
         m = DATE_FRAGMENT_RE.search(text)
@@ -269,8 +295,7 @@ def choose_dates(tree: HtmlElement, structured: Structured, tz: timezone | None,
             if published:
                 break
     if not published:
-        for value in tree.xpath('//*[@itemprop="datePublished"]/@content'
-                                ' | //*[@itemprop="datePublished"]/@datetime')[:2]:
+        for value in _xpath(_DATE_PUBLISHED_ATTRS)(tree)[:2]:
             published = parse_date(value, default_tz=tz)
             if published:
                 break
@@ -318,9 +343,9 @@ _EN_WORDS = {"the", "and", "of", "to", "in", "is", "that", "for", "it", "with", 
 
 def guess_language(text: str) -> tuple[str | None, bool]:
     """("id"/"en"/None, sure?) from common function words of the text."""
-    tokens = re.findall(r"[a-z]+", text[:5000].lower())
-    ind = sum(t in _ID_WORDS for t in tokens)
-    eng = sum(t in _EN_WORDS for t in tokens)
+    counts = Counter(re.findall(r"[a-z]+", text[:5000].lower()))
+    ind = sum(counts[w] for w in _ID_WORDS)
+    eng = sum(counts[w] for w in _EN_WORDS)
     if ind + eng < 10:
         return None, False
     lang = "id" if ind > eng else "en"
@@ -359,9 +384,11 @@ def keywords(structured: Structured) -> list[str]:
         for value in structured.all("news_keywords", "keywords"):
             raw.extend(value.split(","))
     out: list[str] = []
+    seen: set[str] = set()
     for item in raw:
         item = " ".join(item.split())
-        if item and item not in out and len(item) <= 80:
+        if item and item not in seen and len(item) <= 80:
+            seen.add(item)
             out.append(item)
     if len(out) >= 8 and sum(" " not in t and t.islower() for t in out) >= 0.8 * len(out):
         return []  # a sentence cut into words, not tags

@@ -7,11 +7,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from crawler.extraction.classify import ARTICLE_TYPES
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# compiled once (``tree.xpath(text)`` compiles on every call)
+_LD_SCRIPTS = etree.XPath('//script[contains(translate(@type, "JSONLD", "jsonld"), "ld+json")]')
+_METAS = etree.XPath("//meta[@content]")
 
 
 @dataclass
@@ -84,7 +88,7 @@ def _load_json(text: str) -> Any:
 def read_structured(tree: HtmlElement) -> Structured:
     out = Structured()
     candidates: list[dict[str, Any]] = []
-    for script in tree.xpath('//script[contains(translate(@type, "JSONLD", "jsonld"), "ld+json")]'):
+    for script in _LD_SCRIPTS(tree):
         data = _load_json(script.text or "")
         if data is None:
             continue
@@ -103,7 +107,7 @@ def read_structured(tree: HtmlElement) -> Structured:
     if candidates:
         # the richest article node (a page may carry a short one for a related item too)
         out.article = max(candidates, key=lambda n: (bool(n.get("headline")), len(n)))
-    for el in tree.xpath("//meta[@content]"):
+    for el in _METAS(tree):
         key = el.get("property") or el.get("name") or el.get("itemprop") or el.get("http-equiv")
         if not key:
             continue
