@@ -65,7 +65,9 @@ def _is_variant(name: str, value: str) -> bool:
     return low in PAGINATION_PARAMS and bool(PAGINATION_VALUE_RE.match(value.strip()))
 
 
-@lru_cache(maxsize=65536)
+# the links a site repeats on every page (navigation, "Baca Juga" targets) hit these caches;
+# 16k entries each hold about 10 MB in all, at any crawl size
+@lru_cache(maxsize=16384)
 def canonicalize(url: str, *, article: bool = True) -> str:
     """The canonical form of ``url`` (idempotent; non-http(s) URLs are returned as given).
 
@@ -130,7 +132,7 @@ def _base_host(host: str) -> str:
     return host
 
 
-@lru_cache(maxsize=32768)
+@lru_cache(maxsize=16384)
 def identity_key(url: str, *, article: bool = True) -> str:
     """What two URLs share when they name the same page: the canonical URL without its
     scheme and ``www.`` (``//example.com/a`` for ``https://www.example.com/a?utm_x=1``)."""
