@@ -77,6 +77,8 @@ def canonicalize(url: str, *, article: bool = True) -> str:
     that listing pages ``/section?page=2`` stay distinct.
     """
     result = _canonicalize_once(url, article)
+    if result == url:  # canonical already: a fixed point
+        return result
     # one pass can expose another variant (/print/print, /x/; -> /x/): settle it
     for _ in range(4):
         again = _canonicalize_once(result, article)

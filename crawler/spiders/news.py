@@ -17,6 +17,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -50,6 +51,7 @@ FEED_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, recover=T
                               huge_tree=False, load_dtd=False)
 
 
+@lru_cache(maxsize=16384)
 def fetch_key(url: str) -> str:
     """The in-run identity of a URL to fetch: article variants fold, listing pages stay apart."""
     try:
