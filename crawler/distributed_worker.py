@@ -218,12 +218,12 @@ class Worker:
         def start() -> None:
             d = defer.Deferred.fromFuture(asyncio.ensure_future(self.main()))
             d.addErrback(failure.append)
-            d.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
+            d.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined,call-overload,misc]
 
         previous = {s: signal.signal(s, self.on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             reactor.callWhenRunning(start)  # type: ignore[attr-defined]
-            reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+            reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined,call-arg,misc]
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)

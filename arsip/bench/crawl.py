@@ -102,7 +102,7 @@ def _run_baseline(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["kind"] == "naive":
         figures["articles"] = int(stats.get("item_scraped_count", 0))
     else:
-        figures["articles"] = crawler.spider.articles if crawler.spider else 0
+        figures["articles"] = getattr(crawler.spider, "articles", 0)
     figures["errors"] = int(stats.get("log_count/ERROR", 0))
     return figures
 

@@ -127,6 +127,8 @@ class SiteServer:
     @property
     def url(self) -> str:
         host = self._server.server_address[0]
+        if isinstance(host, bytes):
+            host = host.decode("ascii")
         return f"http://{host}:{self.port}"
 
     @property

@@ -103,9 +103,9 @@ class SampleSite:
             bits = path.split("/")
             story = self.by_id.get(bits[2]) if len(bits) > 2 else None
             if story and path.rstrip("/") == story.path:
-                page = query.get("page", ["1"])[0]
-                if page == "all" or 1 <= _int(page) <= story.pages:
-                    return self._html(self.article(base, story, page))
+                part = query.get("page", ["1"])[0]
+                if part == "all" or 1 <= _int(part) <= story.pages:
+                    return self._html(self.article(base, story, part))
         return Page(404, self.shell(base, "Halaman tidak ditemukan", "<p>404</p>").encode(),
                     {"Content-Type": "text/html; charset=utf-8"})
 

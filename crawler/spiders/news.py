@@ -239,7 +239,7 @@ class NewsSpider(Spider):
                               fingerprint=None, status=304, not_modified=True)
             return
         if not isinstance(response, TextResponse):
-            ctype = response.headers.get(b"Content-Type", b"").decode("latin-1")
+            ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
             self._stat("arsip/errors")
             self._failure(response.url, f"not an HTML page ({ctype or 'no content type'})")
             if meta.get("merge"):
@@ -316,13 +316,14 @@ class NewsSpider(Spider):
                        dont_filter=True, priority=8)
 
     def _finish(self, state: MergeState, last: ExtractedArticle | None, fp: Any,
-                response: Response, meta: dict[str, Any]) -> Iterable[Any]:
+                response: Response | None, meta: dict[str, Any]) -> Iterable[Any]:
         from crawler.dedup import fingerprint
 
         bodies = list(state.bodies)
         related = list(state.related)
         urls = list(state.urls)
         if last is not None:
+            assert response is not None  # the last page's response comes with its article
             bodies.append(last.body)
             related.extend(last.related)
             urls.append(response.url)
