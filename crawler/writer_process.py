@@ -6,7 +6,8 @@
 
 - owns its own engine, made in the child (``start_writer``), never a connection inherited
   across the fork, and disposed of by ``stop_writer``;
-- writes a batch as one transaction with one SAVEPOINT per article; a database error is
+- writes a batch as one transaction (should an article fail, the batch is rolled back and
+  written again with one SAVEPOINT per article, the bad one reported); a database error is
   retried once, then the batch fails with ``WriteFailed`` (one line, password redacted);
 - ignores SIGINT (Ctrl-C reaches the whole process group: the crawl closes gracefully and
   flushes through the writer), and dies with the crawl process (``PR_SET_PDEATHSIG`` on
@@ -22,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,10 @@ class WriteFailed(Exception):
         return self.message
 
 
+class _ArticleFailed(Exception):
+    """An article failed in an optimistic batch (written without SAVEPOINTs)."""
+
+
 class Writer:
     def __init__(self, config: WriterConfig) -> None:
         from storage.engine import make_engine
@@ -93,6 +99,16 @@ class Writer:
         return Written(results, time.perf_counter() - started)
 
     def write_once(self, jobs: list[Job]) -> list[Any]:
+        """One transaction for the batch. Optimistic first: without a SAVEPOINT per article
+        (they cost 15 % of the write path); if one article fails, the batch is rolled back
+        and written again with each article in its own SAVEPOINT, so that the bad one is
+        reported and the others are stored."""
+        try:
+            return self._write(jobs, isolate=False)
+        except _ArticleFailed:
+            return self._write(jobs, isolate=True)
+
+    def _write(self, jobs: list[Job], *, isolate: bool) -> list[Any]:
         cfg = self.config
         results: list[Any] = []
         with Session(self.engine) as session, session.begin():
@@ -101,7 +117,7 @@ class Writer:
                     results.append(payload)
                     continue
                 try:
-                    with session.begin_nested():
+                    with session.begin_nested() if isolate else nullcontext():
                         if kind == "not_modified":
                             touch_checked(session, [payload])
                             results.append("not_modified")
@@ -114,6 +130,8 @@ class Writer:
                 except OperationalError:
                     raise  # the database itself: the whole batch is retried
                 except Exception as exc:  # noqa: BLE001 - one bad article, not the batch
+                    if not isolate:
+                        raise _ArticleFailed from exc  # the transaction rolls back
                     results.append(error_string(exc))
         return results
 

@@ -2,8 +2,9 @@
 
 ``store_page`` decides what a page is to the archive (a new article, a new URL of a known
 one, an exact copy, a near-duplicate, a new version of a known article's text, or nothing
-new) and writes it. The caller owns the transaction; the pipeline runs each page in its own
-SAVEPOINT inside a batch transaction, so a crash never leaves half an article. Uniqueness is
+new) and writes it. The caller owns the transaction; the pipeline writes a batch of pages in
+one transaction (again with a SAVEPOINT per page when one of them fails), so a crash never
+leaves half an article. Uniqueness is
 decided by the database (insert-or-ignore on unique keys), never by SELECT-then-INSERT.
 """
 

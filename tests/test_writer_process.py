@@ -184,6 +184,32 @@ def test_writer_process_writes_a_batch_with_per_item_results(engine, database_ur
         == sorted(p.canonical_url for p in pages)
 
 
+def test_one_bad_article_is_reported_and_the_rest_of_its_batch_stored(engine, database_url):
+    """The batch is written optimistically, without a SAVEPOINT per article; an article that
+    fails half-way (its raw page cannot be stored, after its article row was) sends the batch
+    back to be written again with each article in its own SAVEPOINT."""
+    site_id = _site(engine)
+    good = [_page(0), _page(2)]
+    bad = _page(1)
+    bad.headers = {"X-Broken": {"a set": "is no JSON"}.keys()}  # type: ignore[dict-item]
+    jobs = [("page", good[0].url, good[0]), ("page", bad.url, bad),
+            ("page", good[1].url, good[1])]
+    writer = Writer(WriterConfig(database_url, site_id, None, 0.8))
+    try:
+        written = writer.write(jobs)
+    finally:
+        writer.close()
+    outcomes = [getattr(r, "outcome", r) for r in written.results]
+    assert outcomes[0] == outcomes[2] == "new"
+    assert isinstance(outcomes[1], str) and "\n" not in outcomes[1], outcomes
+    # nothing of the bad article is left (its article row was written before its raw page)
+    assert sorted(r[0] for r in rows(database_url, "SELECT canonical_url FROM articles")) \
+        == sorted(p.canonical_url for p in good)
+    assert scalar(database_url, "SELECT COUNT(*) FROM raw_pages") == 2
+    assert not rows(database_url, f"SELECT 1 FROM article_urls WHERE url = '{bad.url}'")
+    assert consistency_problems(database_url) == {}
+
+
 def test_unreachable_database_is_retried_once_then_one_line():
     # nothing listens on port 1: every connection attempt fails at once
     url = "postgresql+psycopg://arsip:s3cret@127.0.0.1:1/archive"
