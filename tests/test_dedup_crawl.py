@@ -194,3 +194,42 @@ def test_recheck_keeps_the_old_text_as_a_version(database_url, tmp_path):
     assert v.article_id == art.id and v.version == 1
     assert v.body == "\n\n".join(old_body)
     assert v.first_seen <= v.last_seen <= art.last_seen
+
+
+def test_recheck_of_an_unchanged_article_is_a_conditional_request_answered_304(
+        database_url, tmp_path):
+    """A due re-check sends the ETag the article was archived with; a server that answers
+    304 Not Modified gets no new version, nothing re-stored, only a later check time."""
+    from storage.models import CrawlRun
+
+    site = SampleSite()
+    paths = {s.path for s in site.stories}
+    with SiteServer(site.render, etags=True) as server:
+        (tmp_path / "arsip.toml").write_text(
+            f'[[sites]]\nname = "intisari"\nstart_urls = ["{server.url}/"]\n'
+            "recheck_days = 100000\nrecheck_hours = 0\n", encoding="utf-8")
+        first = crawl("intisari")
+        before_arts, _ = archive(database_url)
+        assert first["new"] == len(before_arts) > 5 and server.not_modified == 0
+        before = len(server.requests)
+        second = crawl("intisari")
+        rechecks = [r for r in server.requests[before:] if r.path in paths]
+        answered_304 = server.not_modified
+    # every article met again was asked for conditionally, with a tag the server had sent
+    assert rechecks and all(r.headers.get("If-None-Match", "").startswith('"')
+                            for r in rechecks), [(r.path, r.headers) for r in rechecks]
+    assert answered_304 >= len(before_arts) // 2
+    assert second["new"] == 0 and second["versions"] == 0
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        runs = session.execute(select(CrawlRun).order_by(CrawlRun.id)).scalars().all()
+        stats = [dict(r.stats) for r in runs]
+    engine.dispose()
+    assert stats[-1]["not_modified"] == answered_304
+    after_arts, _ = archive(database_url)
+    assert set(after_arts) == set(before_arts)
+    checked_again = [i for i, a in after_arts.items()
+                     if a.last_checked > before_arts[i].last_checked]
+    assert len(checked_again) >= answered_304
+    for i, art in after_arts.items():
+        assert art.body == before_arts[i].body and art.content_hash == before_arts[i].content_hash

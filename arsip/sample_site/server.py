@@ -2,11 +2,15 @@
 
 ``SiteServer`` is a context manager running a threaded HTTP server in a background thread;
 ``.url`` is its base URL and ``.requests`` the log of every request (method, path, host,
-user agent, time), which tests use to prove what was and was not fetched.
+user agent, time, headers), which tests use to prove what was and was not fetched. With
+``etags=True`` it answers conditional requests as a news site's server does: every 200 page
+gets an ``ETag`` (a hash of its body, unless the page sets one), and a request whose
+``If-None-Match`` names the current one gets ``304 Not Modified`` without a body.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -77,8 +81,19 @@ class _Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             return
-        self.send_response(page.status)
         headers = {"Content-Type": "text/html; charset=utf-8", **page.headers}
+        if srv.etags and page.status == 200:
+            etag = headers.setdefault(
+                "ETag", '"' + hashlib.sha256(page.body).hexdigest()[:20] + '"')
+            if etag in _etags(self.headers.get("If-None-Match", "")):
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                with srv.lock:
+                    srv.not_modified += 1
+                return
+        self.send_response(page.status)
         for name, value in headers.items():
             self.send_header(name, value)
         if "Content-Length" not in headers:
@@ -94,15 +109,24 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def _etags(header: str) -> set[str]:
+    """The entity tags an If-None-Match header names (weak ones compare as strong: RFC 9110
+    uses the weak comparison for If-None-Match)."""
+    return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr: tuple[str, int], renderer: Renderer, delay: float) -> None:
+    def __init__(self, addr: tuple[str, int], renderer: Renderer, delay: float,
+                 etags: bool = False) -> None:
         super().__init__(addr, _Handler)
         self.renderer = renderer
         self.delay = delay
+        self.etags = etags
+        self.not_modified = 0
         self.lock = threading.Lock()
         self.log: list[LoggedRequest] = []
         self.in_flight = 0
@@ -113,10 +137,10 @@ class SiteServer:
     """Serve ``renderer`` (default: the sample news site) on ``host``, a free port."""
 
     def __init__(self, renderer: Renderer | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0, delay: float = 0.0) -> None:
+                 port: int = 0, delay: float = 0.0, etags: bool = False) -> None:
         if renderer is None:
             renderer = SampleSite().render
-        self._server = _Server((host, port), renderer, delay)
+        self._server = _Server((host, port), renderer, delay, etags)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="arsip-site-server", daemon=True)
 
@@ -141,6 +165,12 @@ class SiteServer:
         """The most requests this server was answering at one time."""
         with self._server.lock:
             return self._server.max_in_flight
+
+    @property
+    def not_modified(self) -> int:
+        """How many ``304 Not Modified`` answers it gave (``etags=True``)."""
+        with self._server.lock:
+            return self._server.not_modified
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
