@@ -256,3 +256,46 @@ def test_changed_text_becomes_a_version(engine: Any) -> None:
         bands = set(session.execute(select(MinHashBand.band, MinHashBand.key)
                                     .where(MinHashBand.article_id == art.id)).all())
         assert bands == set(fingerprint(text(v3_text)).band_keys)
+
+
+@pytest.mark.parametrize("kind", ["exact copy", "near-duplicate"])
+def test_concurrent_writers_of_two_copies_make_one_story(engine, kind) -> None:
+    """Two writers store copies of one story at the same time (two crawls, or two machines of
+    a fleet): the second waits for the first's transaction and sees its article, as if they
+    had come one after the other. (On SQLite the write lock serialises them; on PostgreSQL
+    an advisory lock does.)"""
+    import threading
+
+    seed = STORIES["033112345"]
+    first = page(f"{BASE}{seed.path}", seed.paragraphs, seed.published)
+    paragraphs = list(seed.paragraphs)
+    if kind == "near-duplicate":
+        paragraphs[7] = "Sehari sebelumnya Blinken mengomentari pengiriman pasukan Rusia."
+    second = page("http://portal3.test/berita/77/rusia-marah", paragraphs,
+                  seed.published + timedelta(hours=6))
+    with Session(engine) as session, session.begin():
+        site_id = ensure_site(session, "t")
+    outcome: list[str] = []
+    failures: list[BaseException] = []
+
+    def other_writer() -> None:
+        try:
+            with Session(engine) as session, session.begin():
+                outcome.append(store_page(session, site_id, second).outcome)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    with Session(engine) as session, session.begin():
+        assert store_page(session, site_id, first).outcome == "new"
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        thread.join(1.0)  # it must wait for this transaction, not decide without it
+        waited = thread.is_alive()
+    thread.join(30)
+    assert not failures, failures
+    assert waited
+    expected = "alias" if kind == "exact copy" else "near_duplicate"
+    assert outcome == [expected]
+    with Session(engine) as session:
+        rows = session.execute(select(Article.canonical_url, Article.duplicate_of_id)).all()
+    assert len(rows) == (1 if kind == "exact copy" else 2)
