@@ -20,8 +20,17 @@ def process_page(
     return article, fp
 
 
-def warm_up() -> bool:
-    """Import the extraction stack in a worker before the first page arrives."""
-    import crawler.extraction  # noqa: F401
+_WARM_UP_PAGE = (
+    b"<html lang='id'><head><title>Judul berita - Situs</title>"
+    b"<meta property='og:type' content='article'></head><body><article><h1>Judul berita</h1>"
+    b"<p>" + b"Kalimat pembuka berita yang cukup panjang untuk sebuah paragraf. " * 8 + b"</p>"
+    b"<p>Baca Juga: <a href='/read/2/lain'>Berita lain</a></p></article></body></html>"
+)
 
+
+def warm_up() -> bool:
+    """Load the whole extraction stack in a worker before the first page arrives: what it
+    imports lazily (trafilatura, the date parsers, numpy) loads now, while the crawl is still
+    reading robots.txt and sitemaps, not on the first article."""
+    process_page(_WARM_UP_PAGE, "http://warm-up.invalid/read/1/judul", "utf-8", None)
     return True
