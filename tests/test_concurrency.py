@@ -83,6 +83,14 @@ class Readers:
             t.join(timeout=300)
         assert not any(t.is_alive() for t in self.threads), "a reader call hung"
 
+    def wait_for_final_archive(self) -> None:
+        """Readers go on until one of them has exported the archive as it is now that the
+        writing is over (so that they saw it grow: the first export began before it did)."""
+        final = run_cli("export", "--format", "jsonl", timeout=120, env=self.env)
+        assert final.returncode == 0, final.stderr
+        lines = len(final.stdout.splitlines())
+        wait_for(lambda: lines in self.counts, timeout=60)
+
     def check(self) -> None:
         """No reader call saw an error: exit 0, no error line, well-formed output."""
         assert len(self.reads) >= 2 * READERS
@@ -119,6 +127,7 @@ def test_readers_never_see_an_error_while_the_daemon_writes(engine, database_url
                     database_url, "harian", "finished") and runs_of(
                     database_url, "mingguan", "finished") and any(readers.counts),
                     timeout=120)
+                readers.wait_for_final_archive()
             finally:
                 stop.set()
                 readers.join()
@@ -139,8 +148,10 @@ def test_two_crawls_at_once_while_readers_read_duplicate_nothing_and_show_no_err
         engine, database_url):
     stop = threading.Event()
     readers = Readers(stop)
-    with SiteServer(variant_renderer("situs A")) as a, \
-            SiteServer(variant_renderer("situs B")) as b:
+    # a slow site (0.4 s a page): the crawls take several seconds, so the readers, started
+    # first, also read while the archive grows
+    with SiteServer(variant_renderer("situs A"), delay=0.4) as a, \
+            SiteServer(variant_renderer("situs B"), delay=0.4) as b:
         readers.start()
         procs = [spawn_cli(*crawl_args(a.url)), spawn_cli(*crawl_args(b.url))]
         results = []
@@ -153,8 +164,7 @@ def test_two_crawls_at_once_while_readers_read_duplicate_nothing_and_show_no_err
                         proc.kill()
                         proc.wait()
                 results.append((proc.returncode, out, err))
-            # readers go on until one has seen the archive with articles in it
-            wait_for(lambda: any(readers.counts), timeout=60)
+            readers.wait_for_final_archive()
         finally:
             stop.set()
             readers.join()
