@@ -74,7 +74,7 @@ def build_parser() -> ArgumentParser:
 def error_message(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit status for an exception that reached the edge."""
     from arsip.config import ConfigError
-    from storage.engine import redact
+    from storage.engine import error_line, redact
     from storage.errors import StorageError
 
     if isinstance(exc, UsageError):
@@ -85,11 +85,7 @@ def error_message(exc: BaseException) -> tuple[str, int]:
         return str(exc), 1
     if type(exc).__module__.startswith("sqlalchemy"):
         # the database failed (gone, full, read-only...): its own first line, not SQLAlchemy's
-        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        exc_text = lines[0] if lines else type(exc).__name__
-        url = os.environ.get("ARSIP_DATABASE_URL")
-        if url and url in exc_text:
-            exc_text = exc_text.replace(url, redact(url))
+        exc_text = error_line(exc, os.environ.get("ARSIP_DATABASE_URL") or "")
         return f"database error: {exc_text[:300]}", 1
     text = " ".join(str(exc).split()) or type(exc).__name__
     # never show a database password, whatever the message holds

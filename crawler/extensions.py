@@ -195,8 +195,9 @@ class RunRecorder:
 
 def _one_line(exc: BaseException) -> str:
     """A database error as one line (SQLAlchemy's own text spans several)."""
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    from storage.engine import error_line
+
+    return error_line(exc)
 
 
 async def close_for_database_error(crawler: Crawler, message: str) -> None:

@@ -258,17 +258,6 @@ class ArchivePipeline:
                 recorder.error = message
         await close_for_database_error(self.crawler, message)
 
-    def _write_batch(self, batch: list[ArticleItem]) -> list[Any]:
-        """Write one batch here and now, in this thread (raises ``WriteFailed``)."""
-        writer = self.writer or Writer(self.config())
-        try:
-            written = writer_process.write_batch(to_jobs(batch), writer)
-        finally:
-            if writer is not self.writer:
-                writer.close()
-        self.write_seconds += written.seconds
-        return written.results
-
     async def close_spider(self) -> None:
         if self._timer:
             self._timer.cancel()
@@ -338,7 +327,3 @@ def _record_failure(stats: Any, url: str, reason: str) -> None:
         stats.set_value("arsip/failures", failures)
     if len(failures) < 200:
         failures.append({"url": url, "reason": reason[:300]})
-
-
-def _db_error_message(exc: BaseException, url: str) -> str:
-    return db_error_message(exc, url)

@@ -129,13 +129,12 @@ def _unrecorded_outcome(crawler: Any, job: CrawlJob, run_id: int, exc: BaseExcep
                         url: str) -> CrawlOutcome:
     """The outcome of a crawl whose run record cannot be read or written (database gone)."""
     from crawler.extensions import run_stats
-    from storage.engine import redact
+    from storage.engine import error_line
 
     raw = crawler.stats.get_stats() if crawler.stats is not None else {}
     stats = run_stats(raw, time.monotonic())
     stats["duration_s"] = float(raw.get("elapsed_time_seconds", 0) or 0)
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    reason = (lines[0] if lines else type(exc).__name__).replace(url, redact(url))
+    reason = error_line(exc, url)
     return CrawlOutcome(job.options.name, run_id, "failed", stats,
                         f"the archive database became unavailable ({reason}); "
                         f"run {run_id} could not be recorded")

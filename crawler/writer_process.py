@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from storage.archive import ArchivedPage, store_page, touch_checked
-from storage.engine import redact
+from storage.engine import error_line
 
 logger = logging.getLogger("crawler.pipelines")
 
@@ -146,9 +146,7 @@ def error_string(exc: BaseException) -> str:
 
 
 def db_error_message(exc: BaseException, url: str) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line.replace(url, redact(url))
+    return error_line(exc, url)
 
 
 # --- the writer process's side ----------------------------------------------------------

@@ -121,7 +121,7 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
     except StorageError:
         raise
     except Exception as exc:
-        raise StorageError(f"cannot open database {redact(parsed)}: {_first_line(exc)}") from exc
+        raise StorageError(f"cannot open database {redact(parsed)}: {error_line(exc)}") from exc
 
 
 def _on_read_only_filesystem(folder: Path) -> bool:
@@ -131,9 +131,12 @@ def _on_read_only_filesystem(folder: Path) -> bool:
         return False
 
 
-def _first_line(exc: BaseException) -> str:
+def error_line(exc: BaseException, url: str = "") -> str:
+    """A database error as one line (the driver's own first line: SQLAlchemy's text spans
+    several), with ``url``'s password redacted where the text names it."""
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    line = text[0] if text else type(exc).__name__
+    return line.replace(url, redact(url)) if url else line
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -171,7 +174,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise
     except Exception as exc:
         raise StorageError(
-            f"cannot migrate database {redact(engine.url)}: {_first_line(exc)}"
+            f"cannot migrate database {redact(engine.url)}: {error_line(exc)}"
         ) from exc
 
 
@@ -205,7 +208,7 @@ def ensure_schema(engine: Engine) -> None:
             return
     except Exception as exc:
         raise StorageError(
-            f"cannot open database {redact(engine.url)}: {_first_line(exc)}"
+            f"cannot open database {redact(engine.url)}: {error_line(exc)}"
         ) from exc
     upgrade(engine)
 
@@ -222,7 +225,7 @@ def open_archive(url: str | None = None, *, readonly: bool = False) -> Engine:
         try:
             names = inspect(engine).get_table_names()
         except Exception as exc:
-            raise StorageError(f"cannot open database {shown}: {_first_line(exc)}") from exc
+            raise StorageError(f"cannot open database {shown}: {error_line(exc)}") from exc
         if "articles" not in names:
             raise StorageError(f"no archive at {shown} (run `arsip db upgrade` or a crawl)")
         return engine

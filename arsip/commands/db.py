@@ -41,7 +41,7 @@ def _safe_revision(engine: Any) -> str | None:
 
 
 def run_current(args: Any) -> int:
-    from storage.engine import _first_line, current_revision, head_revision, make_engine, redact
+    from storage.engine import current_revision, error_line, head_revision, make_engine, redact
     from storage.errors import StorageError
 
     engine = make_engine(database_url())
@@ -49,7 +49,7 @@ def run_current(args: Any) -> int:
         rev = current_revision(engine)
     except Exception as exc:
         raise StorageError(
-            f"cannot open database {redact(engine.url)}: {_first_line(exc)}"
+            f"cannot open database {redact(engine.url)}: {error_line(exc)}"
         ) from exc
     head = head_revision()
     print(f"{redact(engine.url)}: {rev or 'empty'} (head {head})")

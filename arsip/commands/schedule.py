@@ -46,7 +46,14 @@ def optional_archive() -> Any:
     from sqlalchemy import inspect
 
     from arsip.commands._common import settings
-    from storage.engine import DEFAULT_DATABASE_URL, is_sqlite, make_engine, normalise_url, redact
+    from storage.engine import (
+        DEFAULT_DATABASE_URL,
+        error_line,
+        is_sqlite,
+        make_engine,
+        normalise_url,
+        redact,
+    )
     from storage.errors import StorageError
 
     url = settings().database_url or DEFAULT_DATABASE_URL
@@ -59,7 +66,7 @@ def optional_archive() -> Any:
         names = inspect(engine).get_table_names()
     except Exception as exc:
         engine.dispose()
-        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
+        reason = error_line(exc, url)
         raise StorageError(f"cannot open database {redact(url)}: {reason}") from exc
     if "crawl_runs" not in names:
         engine.dispose()

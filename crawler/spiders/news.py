@@ -133,13 +133,10 @@ class NewsSpider(Spider):
             return
         self._db_gone = True
         from crawler.extensions import close_for_database_error
-        from storage.engine import redact
+        from storage.engine import error_line, redact
 
-        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        message = lines[0] if lines else type(exc).__name__
         url = self.crawler.settings.get("ARSIP_DATABASE_URL") or ""
-        if url:
-            message = message.replace(url, redact(url))
+        message = error_line(exc, url)
         logger.error("archive database unavailable: %s", message)
         self._stat("arsip/errors")
         self._failure(url and redact(url) or "database", f"database: {message}")
