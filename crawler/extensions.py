@@ -51,13 +51,15 @@ def _ignore_interrupts() -> None:
 
 
 class ExtractionPool:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, learn_scopes: bool = True) -> None:
         self.workers = workers
+        self.learn_scopes = learn_scopes
         self.executor: ProcessPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ExtractionPool:
-        ext = cls(crawler.settings.getint("ARSIP_EXTRACT_WORKERS", 0))
+        ext = cls(crawler.settings.getint("ARSIP_EXTRACT_WORKERS", 0),
+                  crawler.settings.getbool("ARSIP_LEARN_BODY_SCOPE", True))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
@@ -75,10 +77,10 @@ class ExtractionPool:
     async def process(self, body: bytes, url: str, encoding: str | None,
                       pattern: str | None) -> Any:
         if self.executor is None:
-            return process_page(body, url, encoding, pattern)
+            return process_page(body, url, encoding, pattern, self.learn_scopes)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, process_page, body, url, encoding,
-                                          pattern)
+                                          pattern, self.learn_scopes)
 
     def spider_closed(self) -> None:
         if self.executor is not None:

@@ -3,19 +3,28 @@
 Re-check policy: an archived article younger than ``recheck_days`` (by publication date,
 else first seen) is fetched again at most every ``recheck_hours``, with a conditional request
 (If-None-Match / If-Modified-Since); older articles are not fetched again.
+
+A host the archive holds no URL of (the first crawl of a site) needs no look-up per URL: the
+archive is asked once per host (again after ``HOST_RECHECK_S``), and what this crawl itself
+archives the spider remembers. A copy stored meanwhile by another crawl of the same host is
+at worst fetched once more, and stored as unchanged.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from crawler.urls import url_variants
 from storage.models import Article, ArticleURL, utcnow
+
+HOST_RECHECK_S = 300.0  # how long "the archive holds nothing of this host" is trusted
 
 
 @dataclass
@@ -33,8 +42,31 @@ class KnownUrls:
         self.engine = engine
         self.recheck_days = recheck_days
         self.recheck_hours = recheck_hours
+        self._hosts: dict[tuple[str, ...], tuple[bool, float]] = {}
+
+    def host_known(self, url: str) -> bool:
+        """Whether the archive holds any URL on ``url``'s host (or its http/https,
+        www/bare twins); asked once per host and ``HOST_RECHECK_S``."""
+        prefixes = _host_prefixes(url)
+        if not prefixes:
+            return True
+        now = time.monotonic()
+        cached = self._hosts.get(prefixes)
+        if cached is not None and now - cached[1] < HOST_RECHECK_S:
+            return cached[0]
+        stmt = _host_stmt(self.engine.dialect.name, len(prefixes))
+        params = {f"p{i}": p for i, p in enumerate(prefixes)}
+        params.update({f"h{i}": p[:-1] + "0" for i, p in enumerate(prefixes)})
+        with self.engine.connect() as conn:
+            known = conn.execute(stmt, params).first() is not None
+        if len(self._hosts) > 10000:
+            self._hosts.clear()
+        self._hosts[prefixes] = (known, now)
+        return known
 
     def lookup(self, canonical_url: str) -> Known | None:
+        if not self.host_known(canonical_url):
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(_lookup_stmt(),
                                {"urls": sorted(url_variants(canonical_url))}).first()
@@ -58,3 +90,33 @@ def _lookup_stmt() -> Any:
         .where(ArticleURL.url.in_(bindparam("urls", expanding=True)))
         .limit(1)
     )
+
+
+def _host_prefixes(url: str) -> tuple[str, ...]:
+    """``scheme://netloc/`` of each form under which ``url`` may be stored."""
+    out = set()
+    for form in url_variants(url):
+        try:
+            parts = urlsplit(form)
+        except ValueError:
+            return ()
+        if not parts.scheme or not parts.netloc:
+            return ()
+        out.add(f"{parts.scheme}://{parts.netloc}/")
+    return tuple(sorted(out))
+
+
+@lru_cache(maxsize=16)
+def _host_stmt(dialect: str, count: int) -> Any:
+    """Any stored URL that starts with one of the prefixes ``p0``.. (each ends in "/";
+    ``h<i>`` is the prefix with that "/" raised to "0"). SQLite compares text bytewise, so
+    the prefix is an index range there; PostgreSQL's collation may not order text bytewise,
+    so it compares the URL's head itself."""
+    conditions = []
+    for i in range(count):
+        prefix: Any = bindparam(f"p{i}")
+        if dialect == "sqlite":
+            conditions.append(and_(ArticleURL.url >= prefix, ArticleURL.url < bindparam(f"h{i}")))
+        else:
+            conditions.append(func.left(ArticleURL.url, func.length(prefix)) == prefix)
+    return select(ArticleURL.url).where(or_(*conditions)).limit(1)

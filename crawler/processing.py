@@ -1,21 +1,35 @@
 """The CPU-heavy work on one fetched page, run in the extraction worker processes.
 
 ``process_page`` is a top-level function so that a ProcessPoolExecutor can pickle it:
-it parses the page once, extracts the article, and fingerprints its clean body.
+it parses the page once, extracts the article, and fingerprints its clean body. Each
+process keeps the body containers it has learned (:mod:`crawler.extraction.scope`) for the
+pages that follow.
 """
 
 from __future__ import annotations
 
 from crawler.dedup import Fingerprint, fingerprint
 from crawler.extraction.article import ExtractedArticle
+from crawler.extraction.scope import BodyScopes
+
+_scopes: BodyScopes | None = None  # this process's learned containers
+
+
+def process_scopes() -> BodyScopes:
+    global _scopes
+    if _scopes is None:
+        _scopes = BodyScopes()
+    return _scopes
 
 
 def process_page(
-    body: bytes, url: str, encoding: str | None, article_url_pattern: str | None
+    body: bytes, url: str, encoding: str | None, article_url_pattern: str | None,
+    learn_scopes: bool = True,
 ) -> tuple[ExtractedArticle, Fingerprint | None]:
     from crawler.extraction import extract_page
 
-    article = extract_page(body, url, encoding=encoding, article_url_pattern=article_url_pattern)
+    article = extract_page(body, url, encoding=encoding, article_url_pattern=article_url_pattern,
+                           scopes=process_scopes() if learn_scopes else None)
     fp = fingerprint(article.body) if article.is_article and article.body.strip() else None
     return article, fp
 
@@ -32,5 +46,5 @@ def warm_up() -> bool:
     """Load the whole extraction stack in a worker before the first page arrives: what it
     imports lazily (trafilatura, the date parsers, numpy) loads now, while the crawl is still
     reading robots.txt and sitemaps, not on the first article."""
-    process_page(_WARM_UP_PAGE, "http://warm-up.invalid/read/1/judul", "utf-8", None)
+    process_page(_WARM_UP_PAGE, "http://warm-up.invalid/read/1/judul", "utf-8", None, False)
     return True

@@ -151,6 +151,23 @@ def _parse_ip(host: str) -> IPAddress | None | Literal[False]:
     return parse_ipv4_loose(host)
 
 
+MAX_CACHED_VERDICTS = 4096
+
+
+def _scheme_and_authority(url: str) -> str | None:
+    """``scheme://authority`` of a URL (up to the first "/", "?" or "#" after it), or None
+    for a URL without "://"."""
+    start = url.find("://")
+    if start <= 0:
+        return None
+    end = len(url)
+    for sep in "/?#":
+        i = url.find(sep, start + 3)
+        if i != -1 and i < end:
+            end = i
+    return url[:end]
+
+
 def _is_local_name(host: str) -> bool:
     return host in LOCAL_NAMES or host.endswith(LOCAL_SUFFIXES)
 
@@ -170,6 +187,9 @@ class UrlPolicy:
         self.domains: set[str] = set()
         # host -> allowed ports (None: any port)
         self.hosts: dict[str, set[int] | None] = {}
+        # verdicts by "scheme://authority": nothing else of a URL changes the verdict once
+        # its characters passed (a crawl asks twice per request, for a few hosts)
+        self._verdicts: dict[str, str | None] = {}
         for entry in allowed_domains:
             self.allow_domain(entry)
         for entry in allowed_hosts:
@@ -177,6 +197,7 @@ class UrlPolicy:
 
     def allow_domain(self, entry: str) -> None:
         """Allow a domain and its subdomains (an IP or a local name: that exact host)."""
+        self._verdicts.clear()
         raw = str(entry).strip().lower()
         if not raw:
             return
@@ -197,6 +218,7 @@ class UrlPolicy:
 
     def allow_host(self, entry: str) -> None:
         """Allow one exact host (``host``, ``host:port``, ``[v6]:port`` or a URL's host)."""
+        self._verdicts.clear()
         raw = str(entry).strip()
         text = raw if "//" in raw else f"//{raw}"
         try:
@@ -251,6 +273,20 @@ class UrlPolicy:
             return "empty URL"
         if _BAD_URL_CHARS.search(url):
             return "control character or whitespace in URL"
+        head = _scheme_and_authority(url)
+        if head is None:
+            return self._check_parts(url)
+        try:
+            return self._verdicts[head]
+        except KeyError:
+            pass
+        verdict = self._check_parts(head + "/")
+        if len(self._verdicts) >= MAX_CACHED_VERDICTS:
+            self._verdicts.clear()
+        self._verdicts[head] = verdict
+        return verdict
+
+    def _check_parts(self, url: str) -> str | None:
         try:
             parts = urlsplit(url)
         except ValueError as exc:

@@ -81,7 +81,7 @@ def order_key(row: Any) -> tuple[Any, ...]:
 def _rows(session: Session, ids: list[int]) -> dict[int, _Row]:
     if not ids:
         return {}
-    result = session.execute(
+    result = session.connection().execute(
         select(Article.id, Article.canonical_url, Article.published, Article.first_seen,
                Article.minhash, Article.duplicate_of_id).where(Article.id.in_(ids))
     )
@@ -99,7 +99,7 @@ def candidates(session: Session, fp: Fingerprint, exclude: int | None = None) ->
         params[f"b{i}"] = band
         params[f"k{i}"] = key
     stmt = _candidates_stmt(len(fp.band_keys))
-    return [i for i in session.execute(stmt, params).scalars() if i != exclude]
+    return [i for i in session.connection().execute(stmt, params).scalars() if i != exclude]
 
 
 @lru_cache(maxsize=8)
@@ -163,23 +163,23 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
         _make_original(session, new, root)
     else:
         sim = similarity(fp.minhash, root.minhash) if root.minhash else best_sim[root.id]
-        session.execute(update(Article).where(Article.id == article_id)
+        session.connection().execute(update(Article).where(Article.id == article_id)
                         .values(duplicate_of_id=root.id, similarity=sim))
     return True
 
 
 def _make_original(session: Session, new: _Row, old_root: _Row) -> None:
     """``new`` replaces ``old_root`` as its group's original: every member re-pointed."""
-    members = [old_root.id, *session.execute(
+    members = [old_root.id, *session.connection().execute(
         select(Article.id).where(Article.duplicate_of_id == old_root.id)
     ).scalars()]
     rows = _rows(session, members)
     for member in members:
         row = rows[member]
         sim = similarity(new.minhash, row.minhash) if new.minhash and row.minhash else None
-        session.execute(update(Article).where(Article.id == member)
+        session.connection().execute(update(Article).where(Article.id == member)
                         .values(duplicate_of_id=new.id, similarity=sim))
-    session.execute(update(Article).where(Article.id == new.id)
+    session.connection().execute(update(Article).where(Article.id == new.id)
                     .values(duplicate_of_id=None, similarity=None))
 
 
@@ -187,11 +187,11 @@ def index_article(session: Session, article_id: int, fp: Fingerprint, *,
                   replace: bool = False) -> None:
     """Add the article's LSH band keys (``replace``: drop its old ones first)."""
     if replace:
-        session.execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
+        session.connection().execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
     if not fp.band_keys:
         return
     rows = [{"article_id": article_id, "band": band, "key": key}
             for band, key in fp.band_keys]
     # one statement built once, executed for many rows (executemany)
-    session.execute(insert_ignore_stmt(dialect_name(session), MinHashBand.__table__,
+    session.connection().execute(insert_ignore_stmt(dialect_name(session), MinHashBand.__table__,
                                        ("article_id", "band")), rows)

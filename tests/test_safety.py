@@ -553,3 +553,16 @@ def test_real_crawl_never_reaches_lure_listeners(tmp_path: Any) -> None:
     assert f"http://localhost:{site.port}/ok" in refused
     assert stats["arsip/refused"] >= 7
     assert "refused" in proc.stderr and "redirected from" in proc.stderr
+
+
+def test_verdicts_are_per_authority_and_follow_later_allowances() -> None:
+    policy = UrlPolicy()
+    assert policy.check("http://127.0.0.1:8000/a") is not None
+    policy.allow_host("127.0.0.1:8000")
+    assert policy.check("http://127.0.0.1:8000/b?x=1") is None
+    assert policy.check("http://127.0.0.1:8001/b") is not None  # another port
+    assert policy.check("http://user@127.0.0.1:8000/b") is not None  # userinfo
+    assert policy.check("http://127.0.0.1:8000/a b") is not None  # the rest still counts
+    policy.allow_domain("example.com")
+    assert policy.check("https://news.example.com/read/1") is None
+    assert policy.check("https://news.example.com.evil.test/read/1") is not None

@@ -109,9 +109,11 @@ def _run_baseline(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _run_arsip(spec: dict[str, Any]) -> dict[str, Any]:
     from arsip.bench.measure import (
+        WORKER,
         WRITER,
         collect_worker_totals,
         crawl_figures,
+        dump_totals,
         install_arsip_probes,
     )
 
@@ -137,6 +139,8 @@ def _run_arsip(spec: dict[str, Any]) -> dict[str, Any]:
         if spec.get("probe", True) else {}
     if not figures["writer_cpu"]:
         figures["writer_cpu"] = dict(WRITER.values)
+    if WORKER.values and spec.get("probe", True):
+        dump_totals(WORKER, "worker")  # pages extracted in this process (no pool)
     figures["worker_cpu"] = collect_worker_totals(spec["worker_dir"])
     return figures
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from crawler.extraction.article import ExtractedArticle, RelatedLink
+
+if TYPE_CHECKING:
+    from crawler.extraction.scope import BodyScopes
 
 __all__ = ["ExtractedArticle", "RelatedLink", "extract_page"]
 
@@ -43,10 +47,15 @@ def _looks_like_article(body: str, title: str | None, url_says_article: bool) ->
 
 
 def extract_page(html: bytes | str, url: str, *, encoding: str | None = None,
-                 article_url_pattern: str | None = None) -> ExtractedArticle:
-    """Extract one page. Never raises for HTML content: bad input gives ``is_article=False``."""
+                 article_url_pattern: str | None = None,
+                 scopes: BodyScopes | None = None) -> ExtractedArticle:
+    """Extract one page. Never raises for HTML content: bad input gives ``is_article=False``.
+
+    ``scopes`` (a crawl's :class:`~crawler.extraction.scope.BodyScopes`) lets the body come
+    from a container that has proved, on earlier pages of the site, to give the same text."""
     try:
-        return _extract(html, url, encoding=encoding, article_url_pattern=article_url_pattern)
+        return _extract(html, url, encoding=encoding, article_url_pattern=article_url_pattern,
+                        scopes=scopes)
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop a crawl
         log.warning("extraction failed for %s: %s: %s", url, type(exc).__name__, exc)
         return ExtractedArticle(url=url, is_article=False)
@@ -71,7 +80,7 @@ def _decide(url: str, pattern: str | None, structured) -> bool | None:  # type: 
 
 
 def _extract(html: bytes | str, url: str, *, encoding: str | None,
-             article_url_pattern: str | None) -> ExtractedArticle:
+             article_url_pattern: str | None, scopes: BodyScopes | None) -> ExtractedArticle:
     from crawler.extraction import body as body_mod
     from crawler.extraction import links as links_mod
     from crawler.extraction import metadata as meta
@@ -104,7 +113,11 @@ def _extract(html: bytes | str, url: str, *, encoding: str | None,
     finder.remove_related(tree)
     bylines = finder.remove_bylines(tree)
     paragraphize(tree)
-    text = body_mod.run_trafilatura(tree, url if url.startswith("http") else None)
+    body_url = url if url.startswith("http") else None
+    if scopes is None:
+        text = body_mod.run_trafilatura(tree, body_url)
+    else:
+        text = scopes.body_text(tree, body_url)
     body = body_mod.clean_body(text, title)
     if decided is None and not _looks_like_article(body, title,
                                                    url_kind(shape_url) == "article"):
