@@ -21,6 +21,8 @@ class ArticleItem:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: bytes = b""
+    # the raw page gzipped by the extraction worker (the writer then needs no raw_body)
+    raw_gz: bytes | None = None
     fetched_at: datetime = field(default_factory=utcnow)
     etag: str | None = None
     last_modified: str | None = None

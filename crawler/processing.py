@@ -11,6 +11,7 @@ from __future__ import annotations
 from crawler.dedup import Fingerprint, fingerprint
 from crawler.extraction.article import ExtractedArticle
 from crawler.extraction.scope import BodyScopes
+from storage.archive import compress_raw
 
 _scopes: BodyScopes | None = None  # this process's learned containers
 
@@ -24,14 +25,18 @@ def process_scopes() -> BodyScopes:
 
 def process_page(
     body: bytes, url: str, encoding: str | None, article_url_pattern: str | None,
-    learn_scopes: bool = True,
-) -> tuple[ExtractedArticle, Fingerprint | None]:
+    learn_scopes: bool = True, compress: bool = False,
+) -> tuple[ExtractedArticle, Fingerprint | None, bytes | None]:
+    """The article, its fingerprint and (``compress``, for an article) the raw page as the
+    archive stores it: compressing it here, in parallel, keeps it out of the archive
+    writer, the one stage of a crawl that works one page at a time."""
     from crawler.extraction import extract_page
 
     article = extract_page(body, url, encoding=encoding, article_url_pattern=article_url_pattern,
                            scopes=process_scopes() if learn_scopes else None)
     fp = fingerprint(article.body) if article.is_article and article.body.strip() else None
-    return article, fp
+    raw_gz = compress_raw(body) if compress and article.is_article and body else None
+    return article, fp, raw_gz
 
 
 _WARM_UP_PAGE = (

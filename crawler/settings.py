@@ -79,6 +79,7 @@ def crawl_settings(
         "ARSIP_SITE_ID": site_id,
         "ARSIP_SITE_NAME": opts.name,
         "ARSIP_EXTRACT_WORKERS": workers,
+        "ARSIP_EXTRACT_NICE": 10,
         "ARSIP_WRITE_BATCH": 25,
         "ARSIP_WRITE_INTERVAL": 2.0,
         "ARSIP_NEAR_DUPLICATE_THRESHOLD": opts.near_duplicate_threshold,

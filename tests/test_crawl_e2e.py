@@ -74,6 +74,23 @@ def test_crawl_archives_every_story_once_with_clean_bodies(site, database_url, s
     related_ids = {s.id for s in stories() for url in seed["related"] if f"/read/{s.id}/" in url}
     assert related_ids == wanted
 
+    # the raw page as served (compressed by the extraction worker), byte for byte
+    import gzip
+    import urllib.request
+
+    from sqlalchemy import create_engine, select
+
+    from storage.engine import normalise_url
+    from storage.models import RawPage
+
+    engine = create_engine(normalise_url(database_url))
+    with engine.connect() as conn:
+        url, body_gz = conn.execute(select(RawPage.url, RawPage.body_gz)
+                                    .where(RawPage.url.contains(f"/read/{SEED_ID}/"))).one()
+    engine.dispose()
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - the local site
+        assert gzip.decompress(body_gz) == resp.read()
+
 
 def test_multi_page_articles_are_merged(site, database_url):
     crawl(site.url)

@@ -62,7 +62,7 @@ def check_extraction(body: bytes | str, url: str, crashes: CatchAllUsed) -> None
     assert art.title is None or isinstance(art.title, str)
     assert crashes.messages == [], crashes.messages[0]
     if isinstance(body, bytes):  # the crawl's own entry point (extraction + fingerprint)
-        article, fp = process_page(body, url, None, None)
+        article, fp, _ = process_page(body, url, None, None)
         assert fp is None or fp.content_hash
         assert crashes.messages == [], crashes.messages[0]
 

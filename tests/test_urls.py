@@ -168,3 +168,39 @@ def test_print_view_without_canonical_is_its_own_url() -> None:
     view = "https://www.example.com/cetak/123"
     canonical, _ = article_identity(_article(canonical_url=None, url=view), view, [])
     assert canonical == view  # that it is a copy is found from its text (content hash)
+
+
+def test_the_plain_url_shortcut_agrees_with_the_full_canonicalisation() -> None:
+    import random
+
+    from crawler.urls import _canonicalize_once, _plainly_canonical
+
+    def full(url: str, article: bool) -> str:
+        result = _canonicalize_once(url, article)
+        for _ in range(5):
+            again = _canonicalize_once(result, article)
+            if again == result:
+                break
+            result = again
+        return result
+
+    rng = random.Random(7)
+    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
+    hosts = ["example.com", "www.example.com", "m.example.com", "amp.example.co.id",
+             "127.0.0.1", "localhost", "m.co", "Example.com", "a-.b"]
+    segments = ["amp", "print", "cetak", "amp.html", "x.amp", ".", "..", "AMP", "Print", "read"]
+    shortcut = 0
+    for _ in range(20000):
+        path = "".join(
+            "/" + (rng.choice(segments) if rng.random() < 0.3
+                   else "".join(rng.choice(chars) for _ in range(rng.randint(1, 8))))
+            for _ in range(rng.randint(0, 4)))
+        path += "/" if rng.random() < 0.1 else ""
+        url = (f"{rng.choice(['http', 'https'])}://{rng.choice(hosts)}"
+               f"{rng.choice(['', ':80', ':443', ':8000'])}{path or rng.choice(['', '/'])}")
+        for article in (True, False):
+            if _plainly_canonical(url, article):
+                shortcut += 1
+                assert full(url, article) == url, (url, article)
+            assert canonicalize(url, article=article) == full(url, article), (url, article)
+    assert shortcut > 5000  # the shortcut is taken for most such URLs

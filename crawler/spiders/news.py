@@ -244,15 +244,15 @@ class NewsSpider(Spider):
                     yield out
             return
         try:
-            article, fp = await self.pool.process(response.body, response.url,
-                                                  response.encoding,
-                                                  self.options.article_url_pattern)
+            article, fp, raw_gz = await self.pool.process(response.body, response.url,
+                                                          response.encoding,
+                                                          self.options.article_url_pattern)
         except Exception as exc:  # noqa: BLE001 - one bad page never stops the crawl
             self._stat("arsip/errors")
             self._failure(response.url, f"extraction failed: {type(exc).__name__}: {exc}")
             return
         if article.is_article:
-            for out in self._route_article(response, article, fp, meta):
+            for out in self._route_article(response, article, fp, meta, raw_gz):
                 yield out
             return
         self._stat("arsip/non_articles")
@@ -267,7 +267,7 @@ class NewsSpider(Spider):
                     yield req
 
     def _route_article(self, response: Response, article: ExtractedArticle, fp: Any,
-                       meta: dict[str, Any]) -> Iterable[Any]:
+                       meta: dict[str, Any], raw_gz: bytes | None = None) -> Iterable[Any]:
         merge: MergeState | None = meta.get("merge")
         here = response.url
         # a "show all" variant holds the whole article: fetch it instead of the pages
@@ -296,7 +296,8 @@ class NewsSpider(Spider):
         if merge is not None:
             yield from self._finish(merge, article, fp, response, meta)
             return
-        yield from self._emit(article, fp, response, meta, aliases=meta.get("aliases", []))
+        yield from self._emit(article, fp, response, meta, aliases=meta.get("aliases", []),
+                              raw_gz=raw_gz)
 
     def _request_part(self, url: str, meta: dict[str, Any], alias: str | None, *,
                       is_page_all: bool = False, merge: MergeState | None = None
@@ -336,7 +337,8 @@ class NewsSpider(Spider):
 
     def _emit(self, article: ExtractedArticle, fp: Any, response: Response | None,
               meta: dict[str, Any], *, aliases: list[str],
-              raw: tuple[str, int, dict[str, str], bytes] | None = None) -> Iterable[Any]:
+              raw: tuple[str, int, dict[str, str], bytes] | None = None,
+              raw_gz: bytes | None = None) -> Iterable[Any]:
         if response is not None:
             url, status, headers, body = (response.url, response.status, _headers(response),
                                           response.body)
@@ -356,7 +358,8 @@ class NewsSpider(Spider):
                                        kind=link.kind))
         yield ArticleItem(
             url=url, canonical_url=canonical, alias_urls=alias_urls, article=article,
-            related=related, fingerprint=fp, status=status, headers=headers, raw_body=body,
+            related=related, fingerprint=fp, status=status, headers=headers,
+            raw_body=b"" if raw_gz else body, raw_gz=raw_gz,
             etag=headers.get("Etag") or headers.get("ETag"),
             last_modified=headers.get("Last-Modified"),
         )

@@ -1,0 +1,44 @@
+"""The extraction worker pool of a crawl (``crawler.extensions.ExtractionPool``)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+
+from crawler.extensions import ExtractionPool
+from crawler.processing import process_page
+
+PAGE = (b"<html lang='id'><head><title>Judul berita</title>"
+        b"<meta property='og:type' content='article'></head><body><article><h1>Judul berita</h1>"
+        + b"".join(b"<p>Paragraf ke-%d dari berita ini, cukup panjang untuk dihitung sebagai "
+                   b"isi artikel yang sebenarnya oleh pengekstrak.</p>" % i for i in range(12))
+        + b"</article></body></html>")
+
+
+def test_workers_run_at_a_lower_priority_than_the_crawl() -> None:
+    pool = ExtractionPool(1, niceness=5)
+    pool.spider_opened()
+    try:
+        assert pool.executor is not None
+        worker = pool.executor.submit(os.nice, 0).result(timeout=60)
+        assert worker == min(os.nice(0) + 5, 19)
+    finally:
+        pool.spider_closed()
+
+
+def test_a_worker_returns_the_article_with_its_raw_page_compressed() -> None:
+    pool = ExtractionPool(1)
+    pool.spider_opened()
+    try:
+        article, fp, raw_gz = asyncio.run(
+            pool.process(PAGE, "http://127.0.0.1:8000/read/1/judul", "utf-8", None))
+    finally:
+        pool.spider_closed()
+    assert article.is_article and "Paragraf ke-11" in article.body
+    assert fp is not None and raw_gz is not None
+    assert gzip.decompress(raw_gz) == PAGE
+    # a page that is no article is not kept: nothing to compress
+    _, _, none = process_page(b"<html><body><p>x</p></body></html>",
+                              "http://127.0.0.1:8000/section/a", "utf-8", None, compress=True)
+    assert none is None
