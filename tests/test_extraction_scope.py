@@ -102,3 +102,15 @@ def test_real_pages_with_the_most_trusting_gate_give_the_whole_page_articles() -
         assert extract_page(page.html, url, scopes=scopes) == extract_page(page.html, url), \
             page.id
     assert scopes.stats.narrowed > 0  # several pages per host: some came from containers
+
+
+def test_a_failure_in_the_learning_gives_the_whole_page_article(
+        site: SyntheticSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(tree: object) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(scope_mod, "_candidate", broken)
+    scopes = BodyScopes()
+    for url, html in _article_pages(site)[:3]:
+        assert extract_page(html, url, scopes=scopes) == extract_page(html, url)
+    assert scopes.stats.errors == 3

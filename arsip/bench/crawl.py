@@ -267,7 +267,8 @@ def breakdown(r: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
     writer = r.get("writer_cpu", {})
     extract = worker.get("extract", 0.0)
     fp = worker.get("fingerprint", 0.0)
-    in_worker = worker.get("process_page", extract + fp)
+    compress = worker.get("compress", 0.0)  # storage work done in the workers
+    in_worker = worker.get("process_page", extract + fp + compress)
     write = writer.get("write_batch", 0.0)
     dedup_db = writer.get("dedup_index", 0.0)
     # the writer in a process of its own: its CPU is in cpu_children_s, not cpu_main_s
@@ -279,9 +280,9 @@ def breakdown(r: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any]:
         "fetch": fetch,  # the reactor thread: Scrapy, the spider, handing pages to the pool
         "extraction": extract,
         "dedup": fp + dedup_db,  # MinHash in the workers + the LSH index in the writer
-        "storage": max(write - dedup_db, 0.0),
+        "storage": max(write - dedup_db, 0.0) + compress,
         "pool_overhead": max(workers_cpu - in_worker, 0.0) + max(
-            in_worker - extract - fp, 0.0),  # worker start-up, (un)pickling, the rest
+            in_worker - extract - fp - compress, 0.0),  # worker start-up, (un)pickling
         # the writer process's start-up, unpickling the batches, engine and the rest
         "writer_overhead": max((writer_proc or 0.0) - write, 0.0),
     }

@@ -254,6 +254,9 @@ def install_arsip_probes(worker_dir: str) -> list[str]:
         if hasattr(processing, "fingerprint"):
             processing.fingerprint = _timed(processing.fingerprint, WORKER, "fingerprint")
             wrapped.append("fingerprint")
+        if hasattr(processing, "compress_raw"):  # the raw page, gzipped in the worker
+            processing.compress_raw = _timed(processing.compress_raw, WORKER, "compress")
+            wrapped.append("compress_raw")
         processing.process_page = _timed(processing.process_page, WORKER, "process_page",
                                          dump=True)
         import crawler.extensions as extensions

@@ -69,6 +69,7 @@ class ScopeStats:
     whole: int = 0  # pages extracted from the whole page
     checks: int = 0  # pages extracted both ways (learning or re-check)
     refused: int = 0  # containers refused after a disagreement
+    errors: int = 0  # pages on which the learning itself failed (whole-page text used)
 
 
 class BodyScopes:
@@ -80,7 +81,15 @@ class BodyScopes:
 
     def body_text(self, tree: HtmlElement, url: str | None) -> str:
         """What ``body.run_trafilatura(tree, url)`` returns, from a narrower tree when a
-        container of this page's template has proved to give the same text."""
+        container of this page's template has proved to give the same text. Whatever goes
+        wrong in the learning gives the whole-page text, never a failed page."""
+        try:
+            return self._body_text(tree, url)
+        except Exception:  # noqa: BLE001 - an optimisation must not cost an article
+            self.stats.errors += 1
+            return self._whole(tree, url)
+
+    def _body_text(self, tree: HtmlElement, url: str | None) -> str:
         host_name = urlsplit(url).netloc.lower() if url else ""
         if not host_name:
             return self._whole(tree, url)
