@@ -25,17 +25,22 @@ def process_scopes() -> BodyScopes:
 
 def process_page(
     body: bytes, url: str, encoding: str | None, article_url_pattern: str | None,
-    learn_scopes: bool = True, compress: bool = False,
+    learn_scopes: bool = True, for_crawl: bool = False,
 ) -> tuple[ExtractedArticle, Fingerprint | None, bytes | None]:
-    """The article, its fingerprint and (``compress``, for an article) the raw page as the
+    """The article, its fingerprint and (``for_crawl``, for an article) the raw page as the
     archive stores it: compressing it here, in parallel, keeps it out of the archive
-    writer, the one stage of a crawl that works one page at a time."""
+    writer, the one stage of a crawl that works one page at a time. ``for_crawl`` also
+    leaves out an article's links: the crawl follows its related links only, and the
+    others would be pickled back to the crawl process for nothing."""
     from crawler.extraction import extract_page
 
     article = extract_page(body, url, encoding=encoding, article_url_pattern=article_url_pattern,
                            scopes=process_scopes() if learn_scopes else None)
     fp = fingerprint(article.body) if article.is_article and article.body.strip() else None
-    raw_gz = compress_raw(body) if compress and article.is_article and body else None
+    raw_gz = None
+    if for_crawl and article.is_article:
+        raw_gz = compress_raw(body) if body else None
+        article.links = []
     return article, fp, raw_gz
 
 

@@ -10,7 +10,8 @@ from crawler.extensions import ExtractionPool
 from crawler.processing import process_page
 
 PAGE = (b"<html lang='id'><head><title>Judul berita</title>"
-        b"<meta property='og:type' content='article'></head><body><article><h1>Judul berita</h1>"
+        b"<meta property='og:type' content='article'></head><body>"
+        b"<nav><a href='/section/a'>Seksi</a></nav><article><h1>Judul berita</h1>"
         + b"".join(b"<p>Paragraf ke-%d dari berita ini, cukup panjang untuk dihitung sebagai "
                    b"isi artikel yang sebenarnya oleh pengekstrak.</p>" % i for i in range(12))
         + b"</article></body></html>")
@@ -38,7 +39,10 @@ def test_a_worker_returns_the_article_with_its_raw_page_compressed() -> None:
     assert article.is_article and "Paragraf ke-11" in article.body
     assert fp is not None and raw_gz is not None
     assert gzip.decompress(raw_gz) == PAGE
+    assert article.links == []  # the crawl follows an article's related links only
     # a page that is no article is not kept: nothing to compress
-    _, _, none = process_page(b"<html><body><p>x</p></body></html>",
-                              "http://127.0.0.1:8000/section/a", "utf-8", None, compress=True)
+    listing, _, none = process_page(
+        b"<html><body><a href='/read/3/x'>x</a></body></html>",
+        "http://127.0.0.1:8000/section/a", "utf-8", None, for_crawl=True)
     assert none is None
+    assert listing.links == ["http://127.0.0.1:8000/read/3/x"]  # a listing's links are kept
