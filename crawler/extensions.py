@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 from scrapy import signals
@@ -28,6 +29,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler.processing import process_page, warm_up
+from storage.engine import error_line
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +94,11 @@ class ExtractionPool:
 
     async def process(self, body: bytes, url: str, encoding: str | None,
                       pattern: str | None) -> Any:
+        job = partial(process_page, body, url, encoding, pattern,
+                      learn_scopes=self.learn_scopes, for_crawl=True)
         if self.executor is None:
-            return process_page(body, url, encoding, pattern, self.learn_scopes, True)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, process_page, body, url, encoding,
-                                          pattern, self.learn_scopes, True)
+            return job()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, job)
 
     def spider_closed(self) -> None:
         if self.executor is not None:
@@ -169,7 +171,7 @@ class RunRecorder:
             try:
                 await asyncio.to_thread(self._write, stats, None)
             except Exception as exc:  # noqa: BLE001 - a stats write may fail; the crawl goes on
-                logger.warning("cannot update the run record: %s", _one_line(exc))
+                logger.warning("cannot update the run record: %s", error_line(exc))
             if time.monotonic() - last_progress >= self.progress_interval:
                 last_progress = time.monotonic()
                 print(progress_line(self.site, stats), file=sys.stderr, flush=True)
@@ -205,17 +207,10 @@ class RunRecorder:
         try:
             await asyncio.to_thread(self._write, stats, status)
         except Exception as exc:  # noqa: BLE001
-            logger.error("cannot write the final run record: %s", _one_line(exc))
+            logger.error("cannot write the final run record: %s", error_line(exc))
         finally:
             if self.engine is not None:
                 self.engine.dispose()
-
-
-def _one_line(exc: BaseException) -> str:
-    """A database error as one line (SQLAlchemy's own text spans several)."""
-    from storage.engine import error_line
-
-    return error_line(exc)
 
 
 async def close_for_database_error(crawler: Crawler, message: str) -> None:

@@ -7,8 +7,8 @@ work never competes with the reactor for the crawl process's GIL, or a thread of
 process (``ARSIP_WRITER_PROCESS = False``; always for an in-memory SQLite database). At most
 two batches wait for the writer (back-pressure). A batch is one transaction (an article that
 fails sends it back to be written with one SAVEPOINT per article): a crash never leaves half
-an article, and one bad article does not lose the others. If the database goes away, the batch is retried once, then the crawl is
-closed with reason ``database_error`` (the run is recorded as failed, nothing half-written);
+an article, and one bad article does not lose the others. If the database goes away, the
+batch is retried once, then the crawl is closed with reason ``database_error`` (the run is recorded as failed, nothing half-written);
 so is it if the writer process dies.
 """
 

@@ -78,6 +78,11 @@ def canonicalize(url: str, *, article: bool = True) -> str:
     """
     if _plainly_canonical(url, article):
         return url
+    return _canonicalize_fully(url, article)
+
+
+def _canonicalize_fully(url: str, article: bool) -> str:
+    """``canonicalize`` without the shortcut for plain URLs."""
     result = _canonicalize_once(url, article)
     if result == url:  # canonical already: a fixed point
         return result

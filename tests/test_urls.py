@@ -173,16 +173,8 @@ def test_print_view_without_canonical_is_its_own_url() -> None:
 def test_the_plain_url_shortcut_agrees_with_the_full_canonicalisation() -> None:
     import random
 
-    from crawler.urls import _canonicalize_once, _plainly_canonical
-
-    def full(url: str, article: bool) -> str:
-        result = _canonicalize_once(url, article)
-        for _ in range(5):
-            again = _canonicalize_once(result, article)
-            if again == result:
-                break
-            result = again
-        return result
+    from crawler.urls import _canonicalize_fully as full
+    from crawler.urls import _plainly_canonical
 
     rng = random.Random(7)
     chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"

@@ -187,10 +187,6 @@ def dump_totals(totals: _Totals, prefix: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _dump_worker() -> None:
-    dump_totals(WORKER, "worker")
-
-
 _DUMP_EVERY_S = 0.5
 _last_dump: dict[str, float] = {}
 _final_dump_for: set[tuple[int, str]] = set()

@@ -18,6 +18,7 @@ run. The state is per process and bounded; one crawl's extraction worker holds o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -36,20 +37,12 @@ MAX_CONTAINERS_PER_HOST = 64  # beyond: the untrusted ones are forgotten
 _DIGITS = re.compile(r"\d")
 
 
-class _Bound:
-    """A compiled XPath with its variables bound."""
-
-    def __init__(self, xpath: etree.XPath, variables: dict[str, str]) -> None:
-        self._xpath = xpath
-        self._variables = variables
-
-    def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
-        return self._xpath(tree, **self._variables)  # type: ignore[no-any-return]
+Locator = Callable[[HtmlElement], "HtmlElement | None"]
 
 
 @dataclass
 class _Container:
-    xpath: _Bound
+    find: Locator  # the container on a page of the template, or None
     agreed: int = 0
     used: int = 0
     trusted: bool = False
@@ -98,7 +91,7 @@ class BodyScopes:
         for container in host.containers.values():
             if not container.trusted:
                 continue
-            element = _first(container.xpath, tree)
+            element = container.find(tree)
             if element is None:
                 continue
             container.used += 1
@@ -115,11 +108,11 @@ class BodyScopes:
         if found is None:
             host.idle += 1
             return self._whole(tree, url)
-        key, xpath = found
+        key, find = found
         if key not in host.containers and len(host.containers) >= MAX_CONTAINERS_PER_HOST:
             host.containers = {k: c for k, c in host.containers.items() if c.trusted}
-        container = host.containers.setdefault(key, _Container(xpath))
-        element = _first(container.xpath, tree)
+        container = host.containers.setdefault(key, _Container(find))
+        element = container.find(tree)
         if container.refused or element is None:
             host.idle += 1
             return self._whole(tree, url)
@@ -155,12 +148,7 @@ class BodyScopes:
         return host
 
 
-def _first(xpath: _Bound, tree: HtmlElement) -> HtmlElement | None:
-    found = xpath(tree)
-    return found[0] if found else None
-
-
-def _candidate(tree: HtmlElement) -> tuple[tuple[str, str, str], _Bound] | None:
+def _candidate(tree: HtmlElement) -> tuple[tuple[str, str, str], Locator] | None:
     """The container trafilatura's content XPaths find first, and an XPath that finds the
     same kind of element on another page of the template (its tag, class and id; an id with
     digits in it names one article, not the template, and is left out)."""
@@ -182,10 +170,18 @@ def _candidate(tree: HtmlElement) -> tuple[tuple[str, str, str], _Bound] | None:
             conditions.append("@id=$ident")
             variables["ident"] = ident
         test = f"[{' and '.join(conditions)}]" if conditions else ""
-        compiled = etree.XPath(f"(//{tag}{test})[1]")
-        key = (tag, cls or "", ident or "")
-        return key, _Bound(compiled, variables)
+        return (tag, cls or "", ident or ""), _locator(f"(//{tag}{test})[1]", variables)
     return None
+
+
+def _locator(path: str, variables: dict[str, str]) -> Locator:
+    compiled = etree.XPath(path)
+
+    def find(page: HtmlElement) -> HtmlElement | None:
+        found = compiled(page, **variables)
+        return found[0] if found else None
+
+    return find
 
 
 def _narrow_text(element: HtmlElement, url: str | None) -> str:
