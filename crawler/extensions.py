@@ -1,7 +1,9 @@
 """Scrapy extensions of an arsip crawl.
 
 - ``ExtractionPool``: the worker processes that extract pages, so that the CPU-heavy parsing
-  never blocks the reactor (``ARSIP_EXTRACT_WORKERS``; 0 = in the reactor thread). They run
+  never blocks the reactor (``ARSIP_EXTRACT_WORKERS``; 0 = in the reactor thread), fed from
+  the event loop (:mod:`crawler.worker_pool`). A worker that dies fails the pages it held;
+  when none is left, the crawl ends ``failed`` (``extraction_failed``). They run
   at a lower priority (``ARSIP_EXTRACT_NICE``): the reactor and the archive writer are the
   crawl's one-at-a-time stages, and pages waited for the writer when the workers took the
   CPU it needed (``arsip bench crawl``: 176 -> 191 pages/s on 2 cores at niceness 10).
@@ -13,22 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import resource
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from crawler import processing
 from crawler.processing import process_page, warm_up
+from crawler.worker_pool import WorkerDied, WorkerPool
 from storage.engine import error_line
 
 logger = logging.getLogger(__name__)
@@ -66,44 +67,61 @@ def _start_worker(niceness: int) -> None:
 
 
 class ExtractionPool:
-    def __init__(self, workers: int, learn_scopes: bool = True, niceness: int = 0) -> None:
+    def __init__(self, workers: int, learn_scopes: bool = True, niceness: int = 0,
+                 crawler: Crawler | None = None) -> None:
         self.workers = workers
         self.learn_scopes = learn_scopes
         self.niceness = niceness
-        self.executor: ProcessPoolExecutor | None = None
+        self.crawler = crawler
+        self.pool: WorkerPool | None = None
+        self._closing = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ExtractionPool:
         ext = cls(crawler.settings.getint("ARSIP_EXTRACT_WORKERS", 0),
                   crawler.settings.getbool("ARSIP_LEARN_BODY_SCOPE", True),
-                  crawler.settings.getint("ARSIP_EXTRACT_NICE", 0))
+                  crawler.settings.getint("ARSIP_EXTRACT_NICE", 0), crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        if ext.workers > 0:
+            # load the extraction stack here, once, before the workers are forked from this
+            # process: they inherit it loaded (and share its memory pages) instead of each
+            # importing it on its first page (0.12 s of CPU per worker)
+            warm_up()
         return ext
 
     def spider_opened(self) -> None:
         if self.workers > 0:
-            ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-            self.executor = ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                                initializer=_start_worker,
-                                                initargs=(self.niceness,))
-            for _ in range(self.workers):
-                self.executor.submit(warm_up)
+            self.pool = WorkerPool(self.workers, initializer=_start_worker,
+                                   initargs=(self.niceness,))
+            self.pool.start()
         else:
             warm_up()
 
     async def process(self, body: bytes, url: str, encoding: str | None,
                       pattern: str | None) -> Any:
-        job = partial(process_page, body, url, encoding, pattern,
-                      learn_scopes=self.learn_scopes, for_crawl=True)
-        if self.executor is None:
-            return job()
-        return await asyncio.get_running_loop().run_in_executor(self.executor, job)
+        if self.pool is None:
+            return process_page(body, url, encoding, pattern, learn_scopes=self.learn_scopes,
+                                for_crawl=True)
+        try:
+            # looked up at each call: a benchmark probe may wrap it
+            return await self.pool.run(processing.process_page, body, url, encoding, pattern,
+                                       learn_scopes=self.learn_scopes, for_crawl=True)
+        except WorkerDied as exc:
+            # the page fails (the caller records it); with no worker left, so would every
+            # page after it: the crawl ends, failed, and says why
+            if not self.pool.alive and not self._closing and self.crawler is not None:
+                self._closing = True
+                logger.error("extraction stopped: %s", exc)
+                asyncio.ensure_future(close_failed(
+                    self.crawler, "extraction_failed",
+                    f"the crawl's extraction worker processes ended ({exc})"))
+            raise
 
     def spider_closed(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-            self.executor = None
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
 
 def find_extension(crawler: Crawler, cls: type) -> Any:
@@ -216,16 +234,22 @@ class RunRecorder:
 async def close_for_database_error(crawler: Crawler, message: str) -> None:
     """Close the crawl because the archive database is gone: the run ends ``failed`` with
     the reason (when the database is back to record it), nothing half-written."""
+    await close_failed(crawler, "database_error",
+                       "the archive database became unavailable during the crawl" + (
+                           f" ({message})" if message else ""))
+
+
+async def close_failed(crawler: Crawler, reason: str, error: str) -> None:
+    """Close the crawl (close reason ``reason``); its run ends ``failed`` with ``error``."""
     try:
         recorder = find_extension(crawler, RunRecorder)
     except NotConfigured:  # no run record (e.g. a benchmark)
         recorder = None
     if recorder is not None and recorder.final_status is None:
         recorder.final_status = "failed"
-        recorder.error = "the archive database became unavailable during the crawl" + (
-            f" ({message})" if message else "")
+        recorder.error = error
     if crawler.engine is not None:
-        await crawler.engine.close_spider_async(reason="database_error")
+        await crawler.engine.close_spider_async(reason=reason)
 
 
 def status_for_reason(reason: str) -> str:

@@ -166,7 +166,7 @@ def start_writer(config: WriterConfig, parent_pid: int) -> None:
         signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
         pass
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     _WRITER = Writer(config)
 
 
@@ -189,7 +189,8 @@ def stop_writer() -> None:
         _WRITER = None
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """End this (forked) process when the crawl process that started it dies."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -208,4 +209,4 @@ def _die_with_parent(parent_pid: int) -> None:
             time.sleep(0.5)
         os._exit(1)
 
-    threading.Thread(target=watch, name="arsip-writer-watchdog", daemon=True).start()
+    threading.Thread(target=watch, name="arsip-parent-watchdog", daemon=True).start()

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import signal
+from types import SimpleNamespace
 
-from crawler.extensions import ExtractionPool
+import pytest
+
+from crawler.extensions import ExtractionPool, RunRecorder
 from crawler.processing import process_page
+from crawler.worker_pool import WorkerDied
 
 PAGE = (b"<html lang='id'><head><title>Judul berita</title>"
         b"<meta property='og:type' content='article'></head><body>"
@@ -21,8 +26,8 @@ def test_workers_run_at_a_lower_priority_than_the_crawl() -> None:
     pool = ExtractionPool(1, niceness=5)
     pool.spider_opened()
     try:
-        assert pool.executor is not None
-        worker = pool.executor.submit(os.nice, 0).result(timeout=60)
+        assert pool.pool is not None
+        worker = asyncio.run(pool.pool.run(os.nice, 0))
         assert worker == min(os.nice(0) + 5, 19)
     finally:
         pool.spider_closed()
@@ -46,3 +51,34 @@ def test_a_worker_returns_the_article_with_its_raw_page_compressed() -> None:
         "http://127.0.0.1:8000/section/a", "utf-8", None, for_crawl=True)
     assert none is None
     assert listing.links == ["http://127.0.0.1:8000/read/3/x"]  # a listing's links are kept
+
+
+def test_with_no_worker_left_the_crawl_ends_failed_and_says_why() -> None:
+    closed: list[str] = []
+
+    class Engine:
+        async def close_spider_async(self, reason: str) -> None:
+            closed.append(reason)
+
+    recorder = RunRecorder.__new__(RunRecorder)  # only its final status is asked for
+    recorder.final_status, recorder.error = None, None
+    crawler = SimpleNamespace(engine=Engine(), extensions=SimpleNamespace(middlewares=[recorder]))
+    pool = ExtractionPool(1, crawler=crawler)  # type: ignore[arg-type]
+    pool.spider_opened()
+    try:
+        assert pool.pool is not None
+        os.kill(pool.pool.pids[0], signal.SIGKILL)
+
+        async def main() -> None:
+            with pytest.raises(WorkerDied):
+                await pool.process(PAGE, "http://127.0.0.1:8000/read/1/judul", "utf-8", None)
+            await asyncio.sleep(0.1)  # the close runs as a task of its own
+
+        asyncio.run(main())
+    finally:
+        pool.spider_closed()
+    assert closed == ["extraction_failed"]
+    assert recorder.final_status == "failed"
+    error = recorder.error or ""
+    assert "extraction worker processes ended" in error
+    assert "killed by signal 9" in error

@@ -1,0 +1,139 @@
+"""The worker processes a crawl feeds from its event loop (``crawler.worker_pool``)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from crawler.worker_pool import WorkerDied, WorkerPool
+
+
+def _digest(data: bytes, delay: float = 0.0) -> tuple[int, str]:
+    if delay:
+        time.sleep(delay)
+    return os.getpid(), hashlib.sha256(data).hexdigest()
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a: int, b: int) -> None:  # pickles, but cannot be rebuilt from args
+        super().__init__(f"{a}/{b}")
+
+
+def _raise_unpicklable() -> None:
+    raise _Unpicklable(1, 2)
+
+
+def _hang() -> None:
+    time.sleep(600)
+
+
+@pytest.fixture
+def pool() -> Iterator[WorkerPool]:
+    p = WorkerPool(2)
+    p.start()
+    try:
+        yield p
+    finally:
+        p.close(timeout=10)
+
+
+def test_calls_run_in_the_workers_and_each_caller_gets_its_own_result(pool: WorkerPool) -> None:
+    # pages of many sizes, some larger than a socket's buffer (written as it drains)
+    pages = [os.urandom(n) for n in (0, 1, 1000, 60_000, 300_000, 3_000_000)] * 5
+
+    async def main() -> list[tuple[int, str]]:
+        return await asyncio.gather(*(pool.run(_digest, page) for page in pages))
+
+    results = asyncio.run(main())
+    assert [digest for _, digest in results] == [hashlib.sha256(p).hexdigest() for p in pages]
+    assert {pid for pid, _ in results} <= set(pool.pids)
+    assert os.getpid() not in {pid for pid, _ in results}
+    assert len({pid for pid, _ in results}) == 2  # both workers took calls
+
+
+def test_an_exception_reaches_the_caller_and_the_worker_goes_on(pool: WorkerPool) -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError, match="bad page"):
+            await pool.run(_fail, "bad page")
+        with pytest.raises(RuntimeError, match="unreadable result|_Unpicklable"):
+            await pool.run(_raise_unpicklable)
+        _, digest = await pool.run(_digest, b"x")
+        assert digest == hashlib.sha256(b"x").hexdigest()
+
+    asyncio.run(main())
+
+
+def test_a_killed_worker_fails_its_calls_and_the_others_go_on(pool: WorkerPool) -> None:
+    async def main() -> None:
+        first = await pool.run(_digest, b"warm")  # which worker answers depends on load
+        victim = first[0]
+        held = [asyncio.ensure_future(pool.run(_digest, b"slow", 0.5)) for _ in range(4)]
+        await asyncio.sleep(0.2)
+        os.kill(victim, signal.SIGKILL)
+        outcomes = await asyncio.gather(*held, return_exceptions=True)
+        died = [o for o in outcomes if isinstance(o, WorkerDied)]
+        assert died, outcomes
+        assert "killed by signal 9" in str(died[0])
+        # the calls that worker did not hold, and every later one, go to the survivor
+        assert all(o[0] != victim for o in outcomes if not isinstance(o, BaseException))
+        later = await asyncio.gather(*(pool.run(_digest, b"after") for _ in range(6)))
+        assert {pid for pid, _ in later} == set(pool.pids) - {victim}
+
+    asyncio.run(main())
+
+
+def test_with_every_worker_gone_a_call_fails_at_once() -> None:
+    pool = WorkerPool(1)
+    pool.start()
+    try:
+        os.kill(pool.pids[0], signal.SIGKILL)
+
+        async def main() -> None:
+            with pytest.raises(WorkerDied):
+                await pool.run(_digest, b"held")  # sent before the loop saw the death
+            with pytest.raises(WorkerDied, match="no extraction worker"):
+                await pool.run(_digest, b"later")
+
+        asyncio.run(main())
+    finally:
+        pool.close(timeout=10)
+
+
+def test_close_waits_for_the_workers_and_a_stuck_one_is_killed() -> None:
+    pool = WorkerPool(2)
+    pool.start()
+    processes = [w.process for w in pool._workers]
+
+    async def main() -> None:
+        asyncio.ensure_future(pool.run(_hang))
+        await pool.run(_digest, b"x")
+        await asyncio.sleep(0.2)
+
+    asyncio.run(main())
+    started = time.monotonic()
+    pool.close(timeout=1)
+    assert time.monotonic() - started < 15
+    assert all(p.exitcode is not None for p in processes)  # waited for: none left running
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(pool.run(_digest, b"x"))
+
+
+def test_workers_exit_when_the_crawl_process_closes_their_sockets() -> None:
+    pool = WorkerPool(2)
+    pool.start()
+    processes = [w.process for w in pool._workers]
+    for worker in pool._workers:  # what the crawl process dying does to them
+        worker.sock.close()
+    for p in processes:
+        p.join(10)
+    assert all(p.exitcode == 0 for p in processes)
