@@ -115,7 +115,7 @@ class ExtractionPool:
                 logger.error("extraction stopped: %s", exc)
                 asyncio.ensure_future(close_failed(
                     self.crawler, "extraction_failed",
-                    f"the crawl's extraction worker processes ended ({exc})"))
+                    f"the crawl's extraction worker processes ended ({self.pool.last_death})"))
             raise
 
     def spider_closed(self) -> None:

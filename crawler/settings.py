@@ -12,6 +12,9 @@ DEFAULT_CONTACT = "https://github.com/arsip-project/arsip"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a news page is < 1 MB; 16 MB is generous
 WARN_RESPONSE_BYTES = 4 * 1024 * 1024
 
+# niceness added to the extraction workers' (crawler.extensions.ExtractionPool)
+EXTRACT_NICE = 10
+
 
 def user_agent(contact_url: str | None) -> str:
     return f"arsip/{__version__} (+{contact_url or DEFAULT_CONTACT}; news archiver)"
@@ -79,7 +82,7 @@ def crawl_settings(
         "ARSIP_SITE_ID": site_id,
         "ARSIP_SITE_NAME": opts.name,
         "ARSIP_EXTRACT_WORKERS": workers,
-        "ARSIP_EXTRACT_NICE": 10,
+        "ARSIP_EXTRACT_NICE": EXTRACT_NICE,
         # articles per write transaction: on SQLite each transaction adds a segment to the
         # search index that later merges rewrite; 100 took 0.35 ms of CPU per page less
         # than 25 (arsip bench crawl), and a batch waits at most ARSIP_WRITE_INTERVAL

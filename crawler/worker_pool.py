@@ -71,6 +71,7 @@ class WorkerPool:
             collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self.last_death: str | None = None  # how the last worker that died ended
 
     @property
     def pids(self) -> list[int]:
@@ -120,7 +121,8 @@ class WorkerPool:
         frame = _frame(pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
         worker = self._least_busy()
         if worker is None:
-            raise WorkerDied("no extraction worker process is left")
+            raise WorkerDied(f"no extraction worker process is left (the last one ended: "
+                             f"{self.last_death})")
         if len(worker.in_flight) >= self.max_in_flight:
             self._waiting.append((frame, future))
         else:
@@ -243,6 +245,7 @@ class WorkerPool:
         code = worker.process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else \
             f"exit code {code}" if code is not None else (str(exc) if exc else "gone")
+        self.last_death = how
         error = WorkerDied(f"an extraction worker process ended ({how})")
         logger.warning("%s; %d left", error, sum(w.alive for w in self._workers))
         _fail_all(worker.in_flight, error)
