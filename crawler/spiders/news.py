@@ -15,7 +15,7 @@ import asyncio
 import gzip
 import io
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -97,6 +97,14 @@ class NewsSpider(Spider):
         self.allowed_domains = list(options.allowed_domains)
         self.seen: set[str] = set()
         self.archived: set[str] = set()
+        # Related links are followed ``related_depth`` hops from the articles the listings,
+        # sitemaps and feeds give. A page met first as a related link and then on a listing
+        # counts the listing's hop: the fewest hops each fetch key was reached by, and the
+        # related links of an article that were cut at the limit (followed after all when
+        # a shorter way to the article turns up, whatever the order pages arrive in)
+        self._hops: dict[str, int] = {}
+        self._cut: dict[str, tuple[list[str], int]] = {}
+        self._unlocked: list[Request] = []  # requests that a shorter way to a page allowed
         self.scheduled = 0
         self._pool: Any = None
         self._known: Any = None
@@ -195,8 +203,10 @@ class NewsSpider(Spider):
             return None
         key = fetch_key(url)
         if key in self.seen or identity_key(url) in self.archived:
+            self._shorter_way(key, hop)
             return None
         self.seen.add(key)
+        self._hops[key] = hop
         target = request_url(url, kind)
         seen_as = canonicalize(url, article=False)
         if seen_as != target and kind != "listing":  # e.g. the AMP URL of the article
@@ -218,12 +228,38 @@ class NewsSpider(Spider):
                     headers["If-Modified-Since"] = known.last_modified
                 self._stat("arsip/rechecks")
         self.scheduled += 1
-        meta = {"arsip": {"kind": kind, "depth": depth, "hop": hop, **(extra or {})},
+        meta = {"arsip": {"kind": kind, "depth": depth, "hop": hop, "key": key, **(extra or {})},
                 "handle_httpstatus_list": [304]}
         # articles first: they are what we are here for; listings feed the queue
         priority = 5 if kind in ("related", "candidate") else 0
         return Request(target, callback=self.parse_page, errback=self.on_error,
                        headers=headers, meta=meta, dont_filter=True, priority=priority)
+
+    def _shorter_way(self, key: str, hop: int) -> None:
+        """``key`` (seen already) was reached again, ``hop`` related links from a listing:
+        when that is fewer than before, the related links its article had cut at the limit
+        are followed now (``_unlocked``, drained by ``_follow_all``)."""
+        best = self._hops.get(key)
+        if best is None or hop >= best:
+            return
+        self._hops[key] = hop
+        cut = self._cut.pop(key, None)
+        if cut is None or hop >= self.options.related_depth:
+            return
+        urls, depth = cut
+        for url in urls:
+            req = self._follow(url, kind="related", depth=depth, hop=hop + 1)
+            if req:
+                self._unlocked.append(req)
+
+    def _follow_all(self, urls: Iterable[str], **kwargs: Any) -> Iterator[Request]:
+        """``_follow`` each URL; with the requests that a shorter way to a page unlocked."""
+        for url in urls:
+            req = self._follow(url, **kwargs)
+            if req:
+                yield req
+            while self._unlocked:
+                yield self._unlocked.pop(0)
 
     # -- callbacks -------------------------------------------------------------------
     async def parse_page(self, response: Response) -> AsyncIterator[Any]:
@@ -261,10 +297,9 @@ class NewsSpider(Spider):
                 yield out
             return
         if meta["kind"] in ("listing", "candidate") and meta["depth"] < self.options.depth:
-            for link in article.links:
-                req = self._follow(link, kind="candidate", depth=meta["depth"] + 1)
-                if req:
-                    yield req
+            for req in self._follow_all(article.links, kind="candidate",
+                                        depth=meta["depth"] + 1):
+                yield req
 
     def _route_article(self, response: Response, article: ExtractedArticle, fp: Any,
                        meta: dict[str, Any], raw_gz: bytes | None = None) -> Iterable[Any]:
@@ -364,12 +399,15 @@ class NewsSpider(Spider):
             last_modified=headers.get("Last-Modified"),
         )
         hop = meta.get("hop", 0)
+        key = meta.get("key")
+        if key is not None:  # a shorter way to this page may have turned up meanwhile
+            hop = min(hop, self._hops.get(key, hop))
+        urls = [link.url for link in article.related]
         if hop < self.options.related_depth:
-            for link in article.related:
-                req = self._follow(link.url, kind="related", depth=meta.get("depth", 0),
-                                   hop=hop + 1)
-                if req:
-                    yield req
+            yield from self._follow_all(urls, kind="related", depth=meta.get("depth", 0),
+                                        hop=hop + 1)
+        elif urls and key is not None:
+            self._cut[key] = (urls, meta.get("depth", 0))
 
     def parse_robots(self, response: Response) -> Iterable[Any]:
         if not isinstance(response, TextResponse):
@@ -405,9 +443,7 @@ class NewsSpider(Spider):
             if sitemap.type == "sitemapindex":
                 yield self._meta_request(loc, self.parse_sitemap)
             else:
-                req = self._follow(loc, kind="candidate", depth=1)
-                if req:
-                    yield req
+                yield from self._follow_all([loc], kind="candidate", depth=1)
 
     def parse_feed(self, response: Response) -> Iterable[Any]:
         try:
@@ -426,11 +462,9 @@ class NewsSpider(Spider):
             "//*[local-name()='entry']/*[local-name()='link']"
             "[not(@rel) or @rel='alternate']/@href"
         )
-        for link in links[:MAX_SITEMAP_ENTRIES]:
-            req = self._follow(urljoin(response.url, str(link).strip()), kind="candidate",
-                               depth=1)
-            if req:
-                yield req
+        yield from self._follow_all(
+            (urljoin(response.url, str(link).strip()) for link in links[:MAX_SITEMAP_ENTRIES]),
+            kind="candidate", depth=1)
 
     # -- errors ----------------------------------------------------------------------
     def on_error(self, failure: Failure) -> None:
