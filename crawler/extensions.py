@@ -28,7 +28,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler import processing
-from crawler.processing import process_page, warm_up
+from crawler.processing import warm_up
 from crawler.worker_pool import WorkerDied, WorkerPool
 from storage.engine import error_line
 
@@ -100,12 +100,13 @@ class ExtractionPool:
 
     async def process(self, body: bytes, url: str, encoding: str | None,
                       pattern: str | None) -> Any:
+        # looked up at each call: a benchmark probe may wrap it
+        job = processing.process_page
         if self.pool is None:
-            return process_page(body, url, encoding, pattern, learn_scopes=self.learn_scopes,
-                                for_crawl=True)
+            return job(body, url, encoding, pattern, learn_scopes=self.learn_scopes,
+                       for_crawl=True)
         try:
-            # looked up at each call: a benchmark probe may wrap it
-            return await self.pool.run(processing.process_page, body, url, encoding, pattern,
+            return await self.pool.run(job, body, url, encoding, pattern,
                                        learn_scopes=self.learn_scopes, for_crawl=True)
         except WorkerDied as exc:
             # the page fails (the caller records it); with no worker left, so would every

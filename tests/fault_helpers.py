@@ -89,6 +89,24 @@ def scalar(database_url: str, sql: str, **params: Any) -> Any:
         eng.dispose()
 
 
+def article_count(database_url: str) -> int:
+    """Articles in the archive; 0 while it is not migrated yet (a crawl just started)."""
+    try:
+        return int(scalar(database_url, "SELECT COUNT(*) FROM articles"))
+    except Exception:  # noqa: BLE001 - not migrated yet
+        return 0
+
+
+def process_gone(proc: Any) -> bool:
+    """A ``psutil.Process`` that has ended (a zombie not yet reaped counts as ended)."""
+    import psutil
+
+    try:
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
 def rows(database_url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     eng = plain_engine(database_url)
     try:

@@ -103,22 +103,23 @@ def test_multi_page_articles_are_merged(site, database_url):
             assert "Lihat Semua" not in body and "Selanjutnya" not in body
 
 
+def crawl_from_seed(site, database_url, related_depth: int, workers: int = 0) -> set[str]:
+    """Crawl from the seed article's URL; the story ids archived."""
+    seed = next(s for s in stories() if s.id == SEED_ID)
+    res = run_cli("crawl", site.url + seed.path, "--quiet", "--workers", str(workers),
+                  "--related-depth", str(related_depth))
+    assert res.returncode == 0, res.stderr
+    return set(by_story(export(database_url)))
+
+
 def test_depth_two_related_article_is_reached(site, database_url):
     # start from the seed article alone: Roswell is two Baca Juga hops away
-    seed = next(s for s in stories() if s.id == SEED_ID)
-    res = run_cli("crawl", site.url + seed.path, "--quiet", "--workers", "0",
-                  "--related-depth", "2")
-    assert res.returncode == 0, res.stderr
-    ids = set(by_story(export(database_url)))
+    ids = crawl_from_seed(site, database_url, related_depth=2)
     assert ROSWELL_ID in ids and "033100001" in ids and SEED_ID in ids
 
 
 def test_related_depth_zero_follows_no_related_link(site, database_url):
-    seed = next(s for s in stories() if s.id == SEED_ID)
-    res = run_cli("crawl", site.url + seed.path, "--quiet", "--workers", "0",
-                  "--related-depth", "0")
-    assert res.returncode == 0, res.stderr
-    ids = set(by_story(export(database_url)))
+    ids = crawl_from_seed(site, database_url, related_depth=0)
     # story 1 comes from the site's sitemap (found through robots.txt); Roswell is linked
     # from story 1's related block alone
     assert "033100001" in ids and ROSWELL_ID not in ids
@@ -128,11 +129,7 @@ def test_related_hops_count_from_the_nearest_listing_or_sitemap(site, database_u
     # story 1 is both in the seed's related block (1 hop) and in the sitemap (0 hops):
     # Roswell, 1 hop from story 1, is archived whichever way reaches story 1 first (it
     # used to depend on that order, tests/test_spider_hops.py)
-    seed = next(s for s in stories() if s.id == SEED_ID)
-    res = run_cli("crawl", site.url + seed.path, "--quiet", "--workers", "1",
-                  "--related-depth", "1")
-    assert res.returncode == 0, res.stderr
-    ids = set(by_story(export(database_url)))
+    ids = crawl_from_seed(site, database_url, related_depth=1, workers=1)
     assert "033100001" in ids and ROSWELL_ID in ids
 
 

@@ -21,22 +21,16 @@ from arsip.sample_site.content import stories
 from arsip.sample_site.server import SiteServer
 from crawler.settings import EXTRACT_NICE
 from tests.fault_helpers import (
+    article_count,
     consistency_problems,
     error_lines,
+    process_gone,
     rows,
-    scalar,
     spawn_cli,
     wait_for,
 )
 
 STORY_PATHS = {s.path: s.id for s in stories()}
-
-
-def articles(url: str) -> int:
-    try:
-        return scalar(url, "SELECT COUNT(*) FROM articles")
-    except Exception:  # noqa: BLE001 - not migrated yet
-        return 0
 
 
 def extraction_workers(crawl_pid: int) -> list[psutil.Process]:
@@ -59,7 +53,7 @@ def site() -> Iterator[SiteServer]:
 
 
 def _started(proc: subprocess.Popen[str], database_url: str, workers: int) -> list[psutil.Process]:
-    assert wait_for(lambda: proc.poll() is not None or articles(database_url) >= 1,
+    assert wait_for(lambda: proc.poll() is not None or article_count(database_url) >= 1,
                     timeout=60, interval=0.05), "nothing archived within 60 s"
     assert proc.poll() is None, "the crawl ended before the test could act"
     found = extraction_workers(proc.pid)
@@ -89,7 +83,7 @@ def test_the_only_worker_killed_ends_the_crawl_failed_in_one_line(database_url, 
     [(status, error)] = rows(database_url, "SELECT status, error FROM crawl_runs")
     assert status == "failed" and "extraction worker" in (error or ""), error
     assert consistency_problems(database_url) == {}
-    assert 1 <= articles(database_url) < len(STORY_PATHS)
+    assert 1 <= article_count(database_url) < len(STORY_PATHS)
 
 
 def test_one_worker_killed_the_other_finishes_the_crawl(database_url, site):
@@ -108,7 +102,7 @@ def test_one_worker_killed_the_other_finishes_the_crawl(database_url, site):
     # story was archived by the survivor
     failed = [f for f in stats["failures"] if "extraction worker" in json.dumps(f)]
     assert len(failed) <= 2, stats["failures"]
-    assert articles(database_url) >= len(STORY_PATHS) - len(failed), (stats, out, err)
+    assert article_count(database_url) >= len(STORY_PATHS) - len(failed), (stats, out, err)
     assert consistency_problems(database_url) == {}
     assert not survivor.is_running() or survivor.status() == psutil.STATUS_ZOMBIE
 
@@ -119,14 +113,7 @@ def test_workers_die_with_a_killed_crawl(database_url, site):
         workers = _started(proc, database_url, 2)
         os.kill(proc.pid, signal.SIGKILL)  # the crawl process alone
         proc.wait(timeout=10)
-
-        def gone(p: psutil.Process) -> bool:
-            try:
-                return p.status() == psutil.STATUS_ZOMBIE
-            except psutil.NoSuchProcess:
-                return True
-
-        assert wait_for(lambda: all(gone(p) for p in workers), timeout=10), \
+        assert wait_for(lambda: all(process_gone(p) for p in workers), timeout=10), \
             "an extraction worker outlived the crawl"
     finally:
         _stop(proc)

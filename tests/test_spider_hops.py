@@ -5,7 +5,8 @@ The sample site's story 8 is linked only from story 1's related block; story 1 i
 listing and in another story's related block. With ``related_depth=1``, a crawl that met
 story 1 first as a related link (1 hop) cut its related links, and story 8 was archived in
 some crawls and not in others. These tests drive the spider's routing directly, in both
-orders, on saved responses.
+orders, on saved responses. (And how a sitemap's entries become requests: capped, and an
+index's entries are sitemaps.)
 """
 
 from __future__ import annotations
@@ -81,3 +82,23 @@ def test_related_depth_zero_follows_no_related_link_whatever_the_order() -> None
     article, response = story_one(req)
     assert requests(list(s._emit(article, None, response, req.meta["arsip"], aliases=[]))) == []
     assert list(s._follow_all([ONE], kind="candidate", depth=1)) == []
+
+
+def test_a_sitemap_gives_at_most_the_entry_cap_and_an_index_gives_sitemaps(monkeypatch) -> None:
+    import crawler.spiders.news as news
+
+    monkeypatch.setattr(news, "MAX_SITEMAP_ENTRIES", 3)
+    s = spider()
+    urlset = ('<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+              + "<url><loc></loc></url>"  # no location: skipped, not counted
+              + "".join(f"<url><loc>{SITE}/read/{i}/berita</loc></url>" for i in range(5))
+              + "</urlset>")
+    out = list(s.parse_sitemap(HtmlResponse(SITE + "/sitemap.xml", body=urlset.encode())))
+    assert [r.url for r in out] == [f"{SITE}/read/{i}/berita" for i in range(3)]
+    assert all(r.callback == s.parse_page for r in out)
+    index = ('<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             + "".join(f"<sitemap><loc>{SITE}/sitemap-{i}.xml</loc></sitemap>" for i in range(2))
+             + "</sitemapindex>")
+    out = list(s.parse_sitemap(HtmlResponse(SITE + "/sitemap.xml", body=index.encode())))
+    assert [r.url for r in out] == [f"{SITE}/sitemap-{i}.xml" for i in range(2)]
+    assert all(r.callback == s.parse_sitemap for r in out)

@@ -26,8 +26,10 @@ from arsip.sample_site.server import SiteServer
 from crawler import writer_process
 from crawler.writer_process import WriteFailed, Writer, WriterConfig
 from tests.fault_helpers import (
+    article_count,
     consistency_problems,
     error_lines,
+    process_gone,
     rows,
     scalar,
     spawn_cli,
@@ -43,24 +45,10 @@ def crawl_args(site_url: str, *extra: str) -> list[str]:
     return ["crawl", site_url + "/", "--quiet", "--workers", "0", *extra]
 
 
-def articles(url: str) -> int:
-    try:
-        return scalar(url, "SELECT COUNT(*) FROM articles")
-    except Exception:  # noqa: BLE001 - not migrated yet
-        return 0
-
-
 def the_writer(pid: int) -> psutil.Process:
     children = psutil.Process(pid).children(recursive=True)
     assert len(children) == 1, children
     return children[0]
-
-
-def gone(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @pytest.fixture
@@ -70,7 +58,7 @@ def slow_crawl(database_url: str) -> Iterator[tuple[subprocess.Popen[str], psuti
         proc = spawn_cli(*crawl_args(site.url, *SLOW))
         writer = None
         try:
-            assert wait_for(lambda: proc.poll() is not None or articles(database_url) >= 1,
+            assert wait_for(lambda: proc.poll() is not None or article_count(database_url) >= 1,
                             timeout=60, interval=0.05), "nothing archived within 60 s"
             assert proc.poll() is None, "the crawl ended before the test could act"
             writer = the_writer(proc.pid)
@@ -79,7 +67,7 @@ def slow_crawl(database_url: str) -> Iterator[tuple[subprocess.Popen[str], psuti
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-            if writer is not None and not gone(writer):  # never left behind by a test
+            if writer is not None and not process_gone(writer):  # never left behind by a test
                 writer.kill()
 
 
@@ -105,14 +93,14 @@ def test_writer_killed_mid_crawl_fails_the_crawl_in_one_line(database_url, slow_
     assert status == "failed" and "writer process ended" in (error or ""), error
     # what it wrote before it died is whole; the crawl stopped before the end
     assert consistency_problems(database_url) == {}
-    assert 1 <= articles(database_url) < len(STORY_PATHS)
+    assert 1 <= article_count(database_url) < len(STORY_PATHS)
 
 
 def test_writer_dies_with_a_killed_crawl(database_url, slow_crawl):
     proc, writer = slow_crawl
     os.kill(proc.pid, signal.SIGKILL)  # the crawl process alone
     proc.wait(timeout=10)
-    assert wait_for(lambda: gone(writer), timeout=10), "the writer outlived the crawl"
+    assert wait_for(lambda: process_gone(writer), timeout=10), "the writer outlived the crawl"
     # whatever it was writing is rolled back: whole articles only
     assert consistency_problems(database_url) == {}
 
@@ -131,8 +119,8 @@ def test_ctrl_c_flushes_through_the_writer(database_url, slow_crawl):
     assert status == "interrupted"
     # the writer outlived the signal and wrote every article the run counted
     assert stats["write_errors"] == 0
-    assert stats["articles_new"] + stats["near_duplicates"] == articles(database_url) >= 1
-    assert wait_for(lambda: gone(writer), timeout=10)
+    assert stats["articles_new"] + stats["near_duplicates"] == article_count(database_url) >= 1
+    assert wait_for(lambda: process_gone(writer), timeout=10)
     assert consistency_problems(database_url) == {}
 
 

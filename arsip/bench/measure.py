@@ -255,10 +255,6 @@ def install_arsip_probes(worker_dir: str) -> list[str]:
             wrapped.append("compress_raw")
         processing.process_page = _timed(processing.process_page, WORKER, "process_page",
                                          dump=True)
-        import crawler.extensions as extensions
-
-        if getattr(extensions, "process_page", None) is not None:
-            extensions.process_page = processing.process_page
         wrapped.append("process_page")
     except (ImportError, AttributeError):
         pass

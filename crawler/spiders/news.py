@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -432,18 +433,13 @@ class NewsSpider(Spider):
         except Exception as exc:  # noqa: BLE001 - beyond recovery
             self._failure(response.url, f"unreadable sitemap: {exc}")
             return
-        count = 0
-        for entry in sitemap:
-            loc = entry.get("loc")
-            if not loc:
-                continue
-            count += 1
-            if count > MAX_SITEMAP_ENTRIES:
-                break
-            if sitemap.type == "sitemapindex":
+        locs = islice((loc for entry in sitemap if (loc := entry.get("loc"))),
+                      MAX_SITEMAP_ENTRIES)
+        if sitemap.type == "sitemapindex":
+            for loc in locs:
                 yield self._meta_request(loc, self.parse_sitemap)
-            else:
-                yield from self._follow_all([loc], kind="candidate", depth=1)
+        else:
+            yield from self._follow_all(locs, kind="candidate", depth=1)
 
     def parse_feed(self, response: Response) -> Iterable[Any]:
         try:
