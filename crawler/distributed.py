@@ -14,6 +14,11 @@ by Redis:
   deadline on the Redis clock), renews its leases while it works, and acknowledges a request
   only when everything it produced is durable (child requests queued, articles written).
   Leases that expire (a worker killed) are put back in the queue by any other worker;
+- hops fleet-wide, as ``NewsSpider`` keeps them on one machine: a page reached again by a
+  shorter way (fewer related-link hops, or fewer listing hops) has what it had cut at
+  ``related_depth`` or ``depth`` followed then, whichever worker found which way first
+  (the claim lowers the page's counts and returns its cut links; storing a cut returns the
+  page's lower count when one arrived meanwhile);
 - a per-host next-slot key for politeness across workers (``rate_wait``);
 - the end of a run: the run is finished when its queue is empty and nothing is in flight.
 
@@ -26,6 +31,12 @@ Redis keys (prefix ``arsip:``)::
     run:<id>:queue           ZSET requests by priority (member: "<priority>|<id>|<payload>")
     run:<id>:inflight        ZSET leased requests by lease deadline (ms, Redis clock)
     run:<id>:seen            SET claimed fetch keys (the shared duplicate filter)
+    run:<id>:hops            HASH fetch key -> fewest related-link hops it was reached by
+    run:<id>:depths          HASH fetch key -> fewest listing hops (as a listing or candidate)
+    run:<id>:cut             HASH fetch key -> related links its article had cut at the
+                             limit (JSON), followed when a shorter way to the page turns up
+    run:<id>:cutlinks        HASH fetch key -> the links of a page that is not an article,
+                             not followed (depth limit, or met as a related link) (JSON)
     run:<id>:workers         HASH worker id -> its stats (JSON)
     run:<id>:requeued        requests put back after an expired lease
     run:<id>:finished        set once, when the run has ended
@@ -72,11 +83,70 @@ class RunActiveError(DistributedError):
 # -- Lua scripts (atomic on the Redis server) ------------------------------------------
 NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
 
-# KEYS: seen, queue; ARGV: claim key ('' = no claim), score, member -> 1 pushed, 0 duplicate
-PUSH = """
-if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+# A claimed page reached again by a shorter way: its fewest related-link hops (KEYS hops)
+# and listing hops (KEYS depths) are lowered, and what it had cut at a limit that the new
+# count allows (KEYS cut: its article's related links; cutlinks: its links) is taken and
+# returned as {related, links} ('' for none), else false. ARGV-style strings; depth '' =
+# not reached as a listing or candidate.
+SHORTER_FN = """
+local function shorter(hops, depths, cut, cutlinks, key, hop, depth, rlimit, dlimit)
+  local best = redis.call('HGET', hops, key)
+  if not best then return false end
+  local rel, links = '', ''
+  if tonumber(hop) < tonumber(best) then
+    redis.call('HSET', hops, key, hop)
+    if tonumber(hop) < tonumber(rlimit) then
+      rel = redis.call('HGET', cut, key) or ''
+      if rel ~= '' then redis.call('HDEL', cut, key) end
+    end
+  end
+  if depth ~= '' then
+    local bd = redis.call('HGET', depths, key)
+    if not bd or tonumber(depth) < tonumber(bd) then
+      redis.call('HSET', depths, key, depth)
+      if tonumber(depth) < tonumber(dlimit) then
+        links = redis.call('HGET', cutlinks, key) or ''
+        if links ~= '' then redis.call('HDEL', cutlinks, key) end
+      end
+    end
+  end
+  if rel == '' and links == '' then return false end
+  return {rel, links}
+end
+"""
+
+# KEYS: seen, queue, hops, depths, cut, cutlinks; ARGV: claim key ('' = no claim), score,
+# member, hop ('' = none), depth ('' = none), related_depth, depth limit -> 1 pushed,
+# 0 duplicate, or (a duplicate reached by a shorter way) what it had cut: {related, links}
+PUSH = SHORTER_FN + """
+if ARGV[1] ~= '' then
+  if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+    if ARGV[4] == '' then return 0 end
+    return shorter(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[4], ARGV[5], ARGV[6],
+                   ARGV[7]) or 0
+  end
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[5]) end
+end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
+"""
+
+# KEYS: hops, depths, cut, cutlinks; ARGV: key, hop, depth, related_depth, depth limit ->
+# what a shorter way to the page released ({related, links}), else nil
+SHORTER = SHORTER_FN + """
+return shorter(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+               ARGV[5])
+"""
+
+# KEYS: the page's count (hops or depths), its cut (cut or cutlinks); ARGV: key, limit,
+# links (JSON) -> -1 stored; or the page's count, lowered below the limit meanwhile by
+# another way to it: the links are to be followed now
+CUT = """
+local best = redis.call('HGET', KEYS[1], ARGV[1])
+if best and tonumber(best) < tonumber(ARGV[2]) then return tonumber(best) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return -1
 """
 
 # KEYS: queue, inflight; ARGV: lease ms -> the leased member or nil
@@ -164,6 +234,26 @@ class RunKeys:
         return self._k("seen")
 
     @property
+    def hops(self) -> str:
+        return self._k("hops")
+
+    @property
+    def depths(self) -> str:
+        return self._k("depths")
+
+    @property
+    def cut(self) -> str:
+        return self._k("cut")
+
+    @property
+    def cutlinks(self) -> str:
+        return self._k("cutlinks")
+
+    def claim_keys(self) -> list[str]:
+        """The KEYS of the PUSH script."""
+        return [self.seen, self.queue, self.hops, self.depths, self.cut, self.cutlinks]
+
+    @property
     def workers(self) -> str:
         return self._k("workers")
 
@@ -180,8 +270,8 @@ class RunKeys:
         return self._k("lock")
 
     def all(self) -> list[str]:
-        return [self.info, self.queue, self.inflight, self.seen, self.workers, self.requeued,
-                self.finished]
+        return [self.info, self.queue, self.inflight, self.seen, self.hops, self.depths,
+                self.cut, self.cutlinks, self.workers, self.requeued, self.finished]
 
 
 def site_key(name: str) -> str:
@@ -228,6 +318,8 @@ class Scripts:
 
     def __init__(self, server: Any) -> None:
         self.push = server.register_script(PUSH)
+        self.shorter = server.register_script(SHORTER)
+        self.cut = server.register_script(CUT)
         self.lease = server.register_script(LEASE)
         self.renew = server.register_script(RENEW)
         self.give_back = server.register_script(GIVE_BACK)
@@ -361,8 +453,11 @@ def seed_run(redis_url: str, database_url: str | None, site_config: Any, *,
                                             "seeded_by": f"{socket.gethostname()}:{os.getpid()}"})
             for req in requests:
                 claim = req.meta.pop("arsip_claim", "")
+                reach = req.meta.pop("arsip_reach", ("", ""))
                 member = make_member(req.priority, encode_request(req, spider))
-                scripts.push(keys=[keys.seen, keys.queue], args=[claim, -req.priority, member])
+                scripts.push(keys=keys.claim_keys(),
+                             args=[claim, -req.priority, member, *reach,
+                                   options.related_depth, options.depth])
             server.set(site_key(options.name), run_id)
             server.sadd(RUNS_KEY, run_id)
         except Exception as exc:

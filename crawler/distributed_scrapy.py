@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,7 +45,19 @@ from crawler.pipelines import ArchivePipeline
 
 logger = logging.getLogger(__name__)
 
-PRIVATE_META = ("arsip_lease", "arsip_parent", "arsip_claim")
+PRIVATE_META = ("arsip_lease", "arsip_parent", "arsip_claim", "arsip_reach")
+
+
+@dataclass(frozen=True)
+class Released:
+    """What a page had cut at a limit, released by a shorter way to it (JSON, or None)."""
+
+    related: bytes | None
+    links: bytes | None
+
+
+def _released(out: list[bytes]) -> Released:
+    return Released(related=out[0] or None, links=out[1] or None)
 MAX_RESERVATIONS = 5  # a request woken too late for its slot takes another, this many times
 
 
@@ -73,10 +86,37 @@ class LeasedQueue(RedisQueueBase):
     def __len__(self) -> int:
         return int(self.server.zcard(self.keys.queue))
 
-    def push(self, request: Request, claim: str = "") -> bool:  # type: ignore[override]
+    def push(self, request: Request, claim: str = "",  # type: ignore[override]
+             reach: tuple[int | str, int | str] = ("", "")) -> bool | Released:
+        """Queue ``request`` unless ``claim`` is taken: True, False, or (a page claimed
+        before, reached now by a shorter way: ``reach`` is its related-link hop and listing
+        depth) what that page had cut and may now follow."""
         member = make_member(request.priority, encode_request(request, self.spider))
-        return bool(self.scripts.push(keys=[self.keys.seen, self.keys.queue],
-                                      args=[claim, -request.priority, member]))
+        out = self.scripts.push(keys=self.keys.claim_keys(),
+                                args=[claim, -request.priority, member, *reach,
+                                      *self._limits()])
+        return _released(out) if isinstance(out, list) else bool(out)
+
+    def shorter_way(self, key: str, hop: int, depth: int | None) -> Released | None:
+        """``key`` (claimed) reached again by ``hop`` related links and at listing ``depth``
+        (None: as a related link): what it had cut, when that is a shorter way."""
+        out = self.scripts.shorter(keys=self.keys.claim_keys()[2:],
+                                   args=[key, hop, "" if depth is None else depth,
+                                         *self._limits()])
+        return _released(out) if isinstance(out, list) else None
+
+    def store_cut(self, key: str, *, related: bool, limit: int, links: bytes) -> int | None:
+        """Keep what ``key``'s page cut at ``limit`` (its article's related links, or its
+        links); or, when a shorter way to it arrived meanwhile, its count now (hops or
+        depth): the caller follows them."""
+        keys = ([self.keys.hops, self.keys.cut] if related
+                else [self.keys.depths, self.keys.cutlinks])
+        best = int(self.scripts.cut(keys=keys, args=[key, limit, links]))
+        return None if best < 0 else best
+
+    def _limits(self) -> tuple[int, int]:
+        options = self.spider.options
+        return options.related_depth, options.depth
 
     def pop(self, timeout: int = 0) -> tuple[bytes, Request] | None:  # type: ignore[override]
         member = self.scripts.lease(keys=[self.keys.queue, self.keys.inflight],
@@ -168,8 +208,16 @@ class DistributedScheduler(RedisScheduler):
         parent = meta.pop("arsip_parent", None)
         replaced = meta.pop("arsip_lease", None)  # a retry or redirect of a leased request
         claim = meta.pop("arsip_claim", "")
-        pushed = self.queue.push(request, claim)
+        reach = meta.pop("arsip_reach", None)
+        out = self.queue.push(request, claim, reach or ("", ""))
+        pushed = out is True
         self._inc("scheduler/enqueued/redis" if pushed else "arsip/claimed_elsewhere")
+        if isinstance(out, Released) and reach is not None:
+            # a page claimed before, reached now by a shorter way: what it had cut is
+            # followed (queued before the lease of what found the way is released)
+            hop, depth = reach
+            for req in self.spider.follow_released(out, hop, None if depth == "" else depth):
+                self.enqueue_request(req)
         # only now, with the request safely queued, may what produced it be acknowledged
         if replaced is not None:
             self.release(replaced)
@@ -186,6 +234,13 @@ class DistributedScheduler(RedisScheduler):
         self.held[member] += 1
         self._inc("scheduler/dequeued/redis")
         return request
+
+    # -- hops across the fleet (``crawler.spiders.worker.WorkerSpider``) -------------------
+    def shorter_way(self, key: str, hop: int, depth: int | None) -> Released | None:
+        return self.queue.shorter_way(key, hop, depth)
+
+    def store_cut(self, key: str, *, related: bool, limit: int, links: bytes) -> int | None:
+        return self.queue.store_cut(key, related=related, limit=limit, links=links)
 
     # -- leases ---------------------------------------------------------------------------
     def adopt(self, output: Any, lease: bytes | None) -> None:

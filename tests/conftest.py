@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -118,3 +119,42 @@ def seed_text() -> str:
     if not SEED.exists():
         pytest.skip(f"seed article not found at {SEED} (../shared is missing)")
     return SEED.read_text(encoding="utf-8")
+
+
+# -- Redis (``arsip worker``'s queue) ------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """``ARSIP_TEST_REDIS_URL`` (CI; the test database is flushed), else a private
+    ``redis-server`` on a free loopback port (skipped with a reason when not installed)."""
+    url = os.environ.get("ARSIP_TEST_REDIS_URL")
+    if url:
+        # pytest-xdist workers share the server: each gets a database of its own, since
+        # every test flushes its database and run ids (1, 2, ...) repeat across archives
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        number = int(worker[2:]) if worker[2:].isdigit() else 0
+        parts = urlsplit(url)
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{1 + number % 15}", parts.query, ""))
+        return
+    from arsip.bench.workers import private_redis
+    from arsip.errors import CommandError
+
+    try:
+        server = private_redis()
+        started = server.__enter__()
+    except CommandError as exc:
+        pytest.skip(f"{exc} (and ARSIP_TEST_REDIS_URL is not set)")
+    try:
+        yield started
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def redis_url(redis_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    import redis
+
+    client = redis.Redis.from_url(redis_server)
+    client.flushdb()
+    client.close()
+    monkeypatch.setenv("ARSIP_REDIS_URL", redis_server)
+    return redis_server

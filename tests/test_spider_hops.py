@@ -11,6 +11,8 @@ index's entries are sitemaps.)
 
 from __future__ import annotations
 
+import asyncio
+
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
@@ -102,3 +104,66 @@ def test_a_sitemap_gives_at_most_the_entry_cap_and_an_index_gives_sitemaps(monke
     out = list(s.parse_sitemap(HtmlResponse(SITE + "/sitemap.xml", body=index.encode())))
     assert [r.url for r in out] == [f"{SITE}/sitemap-{i}.xml" for i in range(2)]
     assert all(r.callback == s.parse_sitemap for r in out)
+
+
+# -- listing hops (``depth``): the same, for the links of pages that are not articles ------
+SECTION = SITE + "/section/dunia"  # a listing: its links are followed below ``depth``
+PAGE_TWO = SECTION + "?page=2"
+
+
+def parse(s: NewsSpider, req: Request, article: ExtractedArticle) -> list[object]:
+    """``parse_page`` on a saved response, its extraction given (the pool's result)."""
+    class Pool:
+        async def process(self, *args: object) -> tuple[ExtractedArticle, None, None]:
+            return article, None, None
+
+    s._pool = Pool()
+    response = HtmlResponse(req.url, body=b"<html></html>", request=req)
+
+    async def run() -> list[object]:
+        return [o async for o in s.parse_page(response)]
+
+    return asyncio.run(run())
+
+
+def section() -> ExtractedArticle:
+    return ExtractedArticle(url=SECTION, is_article=False, links=[PAGE_TWO, ONE])
+
+
+def test_a_listing_met_first_at_the_depth_limit_follows_its_links_once_met_nearer() -> None:
+    s = spider()  # depth 2
+    req = s._follow(SECTION, kind="candidate", depth=2)  # e.g. from another section's page 2
+    assert req is not None
+    assert requests(parse(s, req, section())) == []  # at the limit: links not followed
+    later = list(s._follow_all([SECTION], kind="candidate", depth=1))  # from the home page
+    assert sorted(r.url for r in later) == sorted([PAGE_TWO, ONE])
+    assert {r.meta["arsip"]["depth"] for r in later} == {2}
+    assert list(s._follow_all([SECTION], kind="listing", depth=0)) == []  # once
+
+
+def test_a_listing_met_first_as_a_related_link_follows_its_links_once_a_listing_gives_it(
+) -> None:
+    s = spider()
+    req = s._follow(SECTION, kind="related", depth=1, hop=1)  # a related block links it
+    assert req is not None
+    assert requests(parse(s, req, section())) == []  # related links' pages: not listings
+    later = list(s._follow_all([SECTION], kind="candidate", depth=1))
+    assert sorted(r.url for r in later) == sorted([PAGE_TWO, ONE])
+
+
+def test_a_listing_in_flight_when_met_nearer_follows_its_links() -> None:
+    s = spider()
+    req = s._follow(SECTION, kind="candidate", depth=2)
+    assert req is not None
+    assert list(s._follow_all([SECTION], kind="candidate", depth=1)) == []  # fetched once
+    out = requests(parse(s, req, section()))
+    assert sorted(r.url for r in out) == sorted([PAGE_TWO, ONE])
+    assert {r.meta["arsip"]["depth"] for r in out} == {2}
+
+
+def test_a_listing_met_farther_later_changes_nothing() -> None:
+    s = spider()
+    req = s._follow(SECTION, kind="candidate", depth=1)
+    assert req is not None
+    assert list(s._follow_all([SECTION], kind="candidate", depth=2)) == []
+    assert sorted(r.url for r in requests(parse(s, req, section()))) == sorted([PAGE_TWO, ONE])

@@ -17,9 +17,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,42 +31,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    url = os.environ.get("ARSIP_TEST_REDIS_URL")
-    if url:
-        # pytest-xdist workers share the server: each gets a database of its own, since
-        # every test flushes its database and run ids (1, 2, ...) repeat across archives
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-        number = int(worker[2:]) if worker[2:].isdigit() else 0
-        parts = urlsplit(url)
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{1 + number % 15}", parts.query, ""))
-        return
-    from arsip.bench.workers import private_redis
-    from arsip.errors import CommandError
-
-    try:
-        server = private_redis()
-        started = server.__enter__()
-    except CommandError as exc:
-        pytest.skip(f"{exc} (and ARSIP_TEST_REDIS_URL is not set)")
-    try:
-        yield started
-    finally:
-        server.__exit__(None, None, None)
-
-
-@pytest.fixture
-def redis_url(redis_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    import redis
-
-    client = redis.Redis.from_url(redis_server)
-    client.flushdb()
-    client.close()
-    monkeypatch.setenv("ARSIP_REDIS_URL", redis_server)
-    return redis_server
 
 
 def _config(path: Path, site_url: str, **extra: object) -> None:

@@ -98,13 +98,16 @@ class NewsSpider(Spider):
         self.allowed_domains = list(options.allowed_domains)
         self.seen: set[str] = set()
         self.archived: set[str] = set()
-        # Related links are followed ``related_depth`` hops from the articles the listings,
-        # sitemaps and feeds give. A page met first as a related link and then on a listing
-        # counts the listing's hop: the fewest hops each fetch key was reached by, and the
-        # related links of an article that were cut at the limit (followed after all when
-        # a shorter way to the article turns up, whatever the order pages arrive in)
+        # Listings are followed ``depth`` hops from the start pages, related links
+        # ``related_depth`` hops from the articles the listings, sitemaps and feeds give.
+        # What a crawl archives must not depend on the order pages arrive in, so a page met
+        # again by a shorter way counts that way: the fewest hops (related) and listing hops
+        # (depth) each fetch key was reached by, and what a page had cut at a limit (an
+        # article's related links, a listing's links), followed when a shorter way turns up
         self._hops: dict[str, int] = {}
+        self._depths: dict[str, int] = {}  # reached as a listing or candidate
         self._cut: dict[str, tuple[list[str], int]] = {}
+        self._cut_links: dict[str, list[str]] = {}
         self._unlocked: list[Request] = []  # requests that a shorter way to a page allowed
         self.scheduled = 0
         self._pool: Any = None
@@ -203,11 +206,14 @@ class NewsSpider(Spider):
             self._stat("arsip/skipped_budget")
             return None
         key = fetch_key(url)
+        reach = depth if kind in ("listing", "candidate") else None
         if key in self.seen or identity_key(url) in self.archived:
-            self._shorter_way(key, hop)
+            self._shorter_way(key, hop, reach)
             return None
         self.seen.add(key)
         self._hops[key] = hop
+        if reach is not None:
+            self._depths[key] = reach
         target = request_url(url, kind)
         seen_as = canonicalize(url, article=False)
         if seen_as != target and kind != "listing":  # e.g. the AMP URL of the article
@@ -236,22 +242,37 @@ class NewsSpider(Spider):
         return Request(target, callback=self.parse_page, errback=self.on_error,
                        headers=headers, meta=meta, dont_filter=True, priority=priority)
 
-    def _shorter_way(self, key: str, hop: int) -> None:
-        """``key`` (seen already) was reached again, ``hop`` related links from a listing:
-        when that is fewer than before, the related links its article had cut at the limit
-        are followed now (``_unlocked``, drained by ``_follow_all``)."""
+    def _shorter_way(self, key: str, hop: int, depth: int | None) -> None:
+        """``key`` (seen already) was reached again, ``hop`` related links from a listing
+        and, as a listing or candidate, at ``depth``: what it had cut at a limit that
+        this shorter way allows is followed now (``_unlocked``, drained by ``_follow_all``)."""
         best = self._hops.get(key)
-        if best is None or hop >= best:
+        if best is None:
             return
-        self._hops[key] = hop
-        cut = self._cut.pop(key, None)
-        if cut is None or hop >= self.options.related_depth:
-            return
-        urls, depth = cut
-        for url in urls:
-            req = self._follow(url, kind="related", depth=depth, hop=hop + 1)
-            if req:
-                self._unlocked.append(req)
+        related = links = None
+        if hop < best:
+            self._hops[key] = hop
+            if hop < self.options.related_depth:
+                related = self._cut.pop(key, None)
+        best_depth = self._depths.get(key)
+        if depth is not None and (best_depth is None or depth < best_depth):
+            self._depths[key] = depth
+            if depth < self.options.depth:
+                links = self._cut_links.pop(key, None)
+        self._unlocked.extend(self._release(related, links, hop, depth))
+
+    def _release(self, related: tuple[list[str], int] | None, links: list[str] | None,
+                 hop: int, depth: int | None) -> list[Request]:
+        """Requests for what a page had cut: its article's related links (with the depth
+        they carried), now ``hop`` hops from a listing; its links, now at ``depth``."""
+        out: list[Request] = []
+        if related is not None and hop < self.options.related_depth:
+            self._stat("arsip/related_unlocked")
+            out += self._follow_all(related[0], kind="related", depth=related[1], hop=hop + 1)
+        if links is not None and depth is not None and depth < self.options.depth:
+            self._stat("arsip/links_unlocked")
+            out += self._follow_all(links, kind="candidate", depth=depth + 1)
+        return out
 
     def _follow_all(self, urls: Iterable[str], **kwargs: Any) -> Iterator[Request]:
         """``_follow`` each URL; with the requests that a shorter way to a page unlocked."""
@@ -297,9 +318,16 @@ class NewsSpider(Spider):
             for out in self._finish(meta["merge"], None, None, response, meta):
                 yield out
             return
-        if meta["kind"] in ("listing", "candidate") and meta["depth"] < self.options.depth:
-            for req in self._follow_all(article.links, kind="candidate",
-                                        depth=meta["depth"] + 1):
+        # the fewest listing hops this page was reached by (none: only as a related link)
+        key = meta.get("key")
+        depth = meta["depth"] if meta["kind"] in ("listing", "candidate") else None
+        if key is not None and key in self._depths:  # a shorter way may have turned up
+            depth = min(self._depths[key], depth if depth is not None else self._depths[key])
+        if depth is not None and depth < self.options.depth:
+            for req in self._follow_all(article.links, kind="candidate", depth=depth + 1):
+                yield req
+        elif article.links and key is not None and depth != 0:
+            for req in self._store_cut_links(key, article.links):
                 yield req
 
     def _route_article(self, response: Response, article: ExtractedArticle, fp: Any,
@@ -407,8 +435,21 @@ class NewsSpider(Spider):
         if hop < self.options.related_depth:
             yield from self._follow_all(urls, kind="related", depth=meta.get("depth", 0),
                                         hop=hop + 1)
-        elif urls and key is not None:
-            self._cut[key] = (urls, meta.get("depth", 0))
+        elif urls and key is not None and hop > 0:  # (a page at hop 0 has no shorter way)
+            yield from self._store_cut(key, urls, meta.get("depth", 0))
+
+    def _store_cut(self, key: str, urls: list[str], depth: int) -> Iterable[Request]:
+        """Keep the related links that ``key``'s article had cut at the limit, for a
+        shorter way to it (``_shorter_way``); yields what is to be followed now (none here;
+        the fleet's spider may have met a shorter way on another machine)."""
+        self._cut[key] = (urls, depth)
+        return ()
+
+    def _store_cut_links(self, key: str, links: list[str]) -> Iterable[Request]:
+        """The same for a page that is not an article, whose links were not followed (at
+        the ``depth`` limit, or reached only as a related link)."""
+        self._cut_links[key] = links
+        return ()
 
     def parse_robots(self, response: Response) -> Iterable[Any]:
         if not isinstance(response, TextResponse):

@@ -5,10 +5,16 @@ every request it yields carries its arsip fetch key (``arsip_claim``), which the
 distributed scheduler claims in the run's shared ``seen`` set as it queues the request, so
 that each URL is fetched once by the whole fleet. Its errbacks tell the scheduler what a
 failed request produced, as ``LeaseMiddleware`` does for responses.
+
+Hops are kept fleet-wide (``crawler.distributed``): each request carries its related-link
+hop and listing depth (``arsip_reach``), which the claim records; a page reached again by a
+shorter way, on any worker, has what it had cut at ``related_depth`` or ``depth`` (its
+article's related links, its links) followed then.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -35,7 +41,53 @@ class WorkerSpider(NewsSpider):
         req = super()._follow(url, **kwargs)
         if req is not None:
             req.meta["arsip_claim"] = fetch_key(url)
+            reach = kwargs["depth"] if kwargs["kind"] in ("listing", "candidate") else ""
+            req.meta["arsip_reach"] = (kwargs.get("hop", 0), reach)
         return req
+
+    # -- hops across the fleet ---------------------------------------------------------------
+    def _shorter_way(self, key: str, hop: int, depth: int | None) -> None:
+        if self.leases is None:
+            super()._shorter_way(key, hop, depth)
+            return
+        best, best_depth = self._hops.get(key), self._depths.get(key)
+        # what this worker queued the page by: the fleet's counts are no higher
+        if (best is not None and hop >= best
+                and (depth is None or (best_depth is not None and depth >= best_depth))):
+            return
+        if best is None or hop < best:
+            self._hops[key] = hop
+        if depth is not None and (best_depth is None or depth < best_depth):
+            self._depths[key] = depth
+        released = self.leases.shorter_way(key, hop, depth)
+        if released is not None:
+            self._unlocked.extend(self.follow_released(released, hop, depth))
+
+    def _store_cut(self, key: str, urls: list[str], depth: int) -> Iterable[Request]:
+        if self.leases is None:
+            return super()._store_cut(key, urls, depth)
+        links = json.dumps([urls, depth]).encode()
+        hop = self.leases.store_cut(key, related=True, limit=self.options.related_depth,
+                                    links=links)
+        if hop is None:
+            return ()
+        return self._release((urls, depth), None, hop, None)
+
+    def _store_cut_links(self, key: str, links: list[str]) -> Iterable[Request]:
+        if self.leases is None:
+            return super()._store_cut_links(key, links)
+        depth = self.leases.store_cut(key, related=False, limit=self.options.depth,
+                                      links=json.dumps(links).encode())
+        if depth is None:
+            return ()
+        return self._release(None, links, 0, depth)
+
+    def follow_released(self, released: Any, hop: int, depth: int | None) -> list[Request]:
+        """Requests for what a shorter way to a page released (``crawler.distributed_scrapy.
+        Released``: the JSON of ``_store_cut`` and ``_store_cut_links``)."""
+        related = tuple(json.loads(released.related)) if released.related else None
+        links = json.loads(released.links) if released.links else None
+        return self._release(related, links, hop, depth)  # type: ignore[arg-type]
 
     def _request_part(self, url: str, meta: dict[str, Any], alias: str | None,
                       **kwargs: Any) -> Request | None:
