@@ -167,3 +167,18 @@ def test_a_listing_met_farther_later_changes_nothing() -> None:
     assert req is not None
     assert list(s._follow_all([SECTION], kind="candidate", depth=2)) == []
     assert sorted(r.url for r in requests(parse(s, req, section()))) == sorted([PAGE_TWO, ONE])
+
+
+def test_a_cut_listing_keeps_only_the_links_a_nearer_way_could_still_bring_nearer() -> None:
+    s = spider()
+    home_links = list(s._follow_all([ONE], kind="candidate", depth=1))  # 0 hops, depth 1
+    assert home_links
+    req = s._follow(SECTION, kind="candidate", depth=2)
+    assert req is not None
+    page = ExtractedArticle(url=SECTION, is_article=False,
+                            links=[PAGE_TWO, ONE, "mailto:redaksi@example.com"])
+    assert requests(parse(s, req, page)) == []
+    # ONE can come no nearer (0 hops, depth 1); a mail link is never followed
+    assert s._cut_links[req.meta["arsip"]["key"]] == [PAGE_TWO]
+    later = list(s._follow_all([SECTION], kind="candidate", depth=1))
+    assert [r.url for r in later] == [PAGE_TWO]

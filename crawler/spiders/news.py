@@ -326,9 +326,11 @@ class NewsSpider(Spider):
         if depth is not None and depth < self.options.depth:
             for req in self._follow_all(article.links, kind="candidate", depth=depth + 1):
                 yield req
-        elif article.links and key is not None and depth != 0:
-            for req in self._store_cut_links(key, article.links):
-                yield req
+        elif key is not None and depth != 0:
+            links = self._unsettled(article.links)
+            if links:
+                for req in self._store_cut_links(key, links):
+                    yield req
 
     def _route_article(self, response: Response, article: ExtractedArticle, fp: Any,
                        meta: dict[str, Any], raw_gz: bytes | None = None) -> Iterable[Any]:
@@ -437,6 +439,21 @@ class NewsSpider(Spider):
                                         hop=hop + 1)
         elif urls and key is not None and hop > 0:  # (a page at hop 0 has no shorter way)
             yield from self._store_cut(key, urls, meta.get("depth", 0))
+
+    def _unsettled(self, links: list[str]) -> list[str]:
+        """The links that following them from a page released later could still bring
+        nearer: not those already reached from a listing (0 hops) at depth 1 or less (a
+        released page's links are at depth 1 or more). Most of a listing's links are, which
+        keeps what a crawl holds for its cut listings small."""
+        out = []
+        for url in links:
+            if not url.startswith(("http://", "https://")):
+                continue  # never followed (``_follow``)
+            key = fetch_key(url)
+            if self._hops.get(key) == 0 and self._depths.get(key, 2) <= 1:
+                continue
+            out.append(url)
+        return out
 
     def _store_cut(self, key: str, urls: list[str], depth: int) -> Iterable[Request]:
         """Keep the related links that ``key``'s article had cut at the limit, for a
