@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 PRIVATE_META = ("arsip_lease", "arsip_parent", "arsip_claim", "arsip_reach")
 
+MAX_RESERVATIONS = 5  # a request woken too late for its slot takes another, this many times
+
 
 @dataclass(frozen=True)
 class Released:
@@ -58,7 +60,6 @@ class Released:
 
 def _released(out: list[bytes]) -> Released:
     return Released(related=out[0] or None, links=out[1] or None)
-MAX_RESERVATIONS = 5  # a request woken too late for its slot takes another, this many times
 
 
 def encode_request(request: Request, spider: Any) -> bytes:
