@@ -9,7 +9,6 @@ archived depended on which worker met which link first.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from crawler.distributed_scrapy import DistributedScheduler, LeasedQueue, decode
 from crawler.extraction.article import ExtractedArticle, RelatedLink
 from crawler.options import from_url
 from crawler.spiders.worker import WorkerSpider
+from tests.spider_helpers import parse as parse_page
 
 pytestmark = pytest.mark.redis
 
@@ -70,17 +70,7 @@ def story_one(req: Request) -> tuple[ExtractedArticle, HtmlResponse]:
 
 
 def parse(spider: WorkerSpider, req: Request, article: ExtractedArticle) -> list[Request]:
-    class Pool:
-        async def process(self, *args: object) -> tuple[ExtractedArticle, None, None]:
-            return article, None, None
-
-    spider._pool = Pool()
-    response = HtmlResponse(req.url, body=b"<html></html>", request=req)
-
-    async def run() -> list[object]:
-        return [o async for o in spider.parse_page(response)]
-
-    return [o for o in asyncio.run(run()) if isinstance(o, Request)]
+    return [o for o in parse_page(spider, req, article) if isinstance(o, Request)]
 
 
 def first_request(spider: WorkerSpider, url: str, **kwargs: Any) -> Request:

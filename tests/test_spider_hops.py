@@ -11,8 +11,6 @@ index's entries are sitemaps.)
 
 from __future__ import annotations
 
-import asyncio
-
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
@@ -20,6 +18,7 @@ from scrapy.utils.test import get_crawler
 from crawler.extraction.article import ExtractedArticle, RelatedLink
 from crawler.options import from_url
 from crawler.spiders.news import NewsSpider
+from tests.spider_helpers import parse
 
 SITE = "http://127.0.0.1:9"
 ONE = SITE + "/read/1/satu"  # on a listing, and a related link of another story
@@ -109,21 +108,6 @@ def test_a_sitemap_gives_at_most_the_entry_cap_and_an_index_gives_sitemaps(monke
 # -- listing hops (``depth``): the same, for the links of pages that are not articles ------
 SECTION = SITE + "/section/dunia"  # a listing: its links are followed below ``depth``
 PAGE_TWO = SECTION + "?page=2"
-
-
-def parse(s: NewsSpider, req: Request, article: ExtractedArticle) -> list[object]:
-    """``parse_page`` on a saved response, its extraction given (the pool's result)."""
-    class Pool:
-        async def process(self, *args: object) -> tuple[ExtractedArticle, None, None]:
-            return article, None, None
-
-    s._pool = Pool()
-    response = HtmlResponse(req.url, body=b"<html></html>", request=req)
-
-    async def run() -> list[object]:
-        return [o async for o in s.parse_page(response)]
-
-    return asyncio.run(run())
 
 
 def section() -> ExtractedArticle:
