@@ -249,9 +249,13 @@ class RunKeys:
     def cutlinks(self) -> str:
         return self._k("cutlinks")
 
+    def hop_keys(self) -> list[str]:
+        """The KEYS of the SHORTER script: the pages' counts and what they cut."""
+        return [self.hops, self.depths, self.cut, self.cutlinks]
+
     def claim_keys(self) -> list[str]:
         """The KEYS of the PUSH script."""
-        return [self.seen, self.queue, self.hops, self.depths, self.cut, self.cutlinks]
+        return [self.seen, self.queue, *self.hop_keys()]
 
     @property
     def workers(self) -> str:

@@ -101,7 +101,7 @@ class LeasedQueue(RedisQueueBase):
     def shorter_way(self, key: str, hop: int, depth: int | None) -> Released | None:
         """``key`` (claimed) reached again by ``hop`` related links and at listing ``depth``
         (None: as a related link): what it had cut, when that is a shorter way."""
-        out = self.scripts.shorter(keys=self.keys.claim_keys()[2:],
+        out = self.scripts.shorter(keys=self.keys.hop_keys(),
                                    args=[key, hop, "" if depth is None else depth,
                                          *self._limits()])
         return _released(out) if isinstance(out, list) else None

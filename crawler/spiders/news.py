@@ -246,20 +246,31 @@ class NewsSpider(Spider):
         """``key`` (seen already) was reached again, ``hop`` related links from a listing
         and, as a listing or candidate, at ``depth``: what it had cut at a limit that
         this shorter way allows is followed now (``_unlocked``, drained by ``_follow_all``)."""
+        nearer_hop, nearer_depth = self._lower(key, hop, depth)
+        if nearer_hop or nearer_depth:
+            self._unlocked.extend(self._take_cut(key, hop, depth, nearer_hop, nearer_depth))
+
+    def _lower(self, key: str, hop: int, depth: int | None) -> tuple[bool, bool]:
+        """Lower ``key``'s counts to ``hop`` and ``depth`` where they are fewer: which were."""
         best = self._hops.get(key)
-        if best is None:
-            return
-        related = links = None
-        if hop < best:
+        nearer_hop = best is None or hop < best
+        if nearer_hop:
             self._hops[key] = hop
-            if hop < self.options.related_depth:
-                related = self._cut.pop(key, None)
         best_depth = self._depths.get(key)
-        if depth is not None and (best_depth is None or depth < best_depth):
+        nearer_depth = depth is not None and (best_depth is None or depth < best_depth)
+        if depth is not None and nearer_depth:
             self._depths[key] = depth
-            if depth < self.options.depth:
-                links = self._cut_links.pop(key, None)
-        self._unlocked.extend(self._release(related, links, hop, depth))
+        return nearer_hop, nearer_depth
+
+    def _take_cut(self, key: str, hop: int, depth: int | None, nearer_hop: bool,
+                  nearer_depth: bool) -> list[Request]:
+        """What ``key`` had cut that its nearer counts now allow, as requests."""
+        related = links = None
+        if nearer_hop and hop < self.options.related_depth:
+            related = self._cut.pop(key, None)
+        if nearer_depth and depth is not None and depth < self.options.depth:
+            links = self._cut_links.pop(key, None)
+        return self._release(related, links, hop, depth)
 
     def _release(self, related: tuple[list[str], int] | None, links: list[str] | None,
                  hop: int, depth: int | None) -> list[Request]:

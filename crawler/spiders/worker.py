@@ -46,22 +46,14 @@ class WorkerSpider(NewsSpider):
         return req
 
     # -- hops across the fleet ---------------------------------------------------------------
-    def _shorter_way(self, key: str, hop: int, depth: int | None) -> None:
+    def _take_cut(self, key: str, hop: int, depth: int | None, nearer_hop: bool,
+                  nearer_depth: bool) -> list[Request]:
+        # nearer than this worker queued the page by: the fleet's counts may be lower still,
+        # and what the page cut is in Redis, whichever worker parsed it
         if self.leases is None:
-            super()._shorter_way(key, hop, depth)
-            return
-        best, best_depth = self._hops.get(key), self._depths.get(key)
-        # what this worker queued the page by: the fleet's counts are no higher
-        if (best is not None and hop >= best
-                and (depth is None or (best_depth is not None and depth >= best_depth))):
-            return
-        if best is None or hop < best:
-            self._hops[key] = hop
-        if depth is not None and (best_depth is None or depth < best_depth):
-            self._depths[key] = depth
+            return super()._take_cut(key, hop, depth, nearer_hop, nearer_depth)
         released = self.leases.shorter_way(key, hop, depth)
-        if released is not None:
-            self._unlocked.extend(self.follow_released(released, hop, depth))
+        return [] if released is None else self.follow_released(released, hop, depth)
 
     def _store_cut(self, key: str, urls: list[str], depth: int) -> Iterable[Request]:
         if self.leases is None:
@@ -85,9 +77,12 @@ class WorkerSpider(NewsSpider):
     def follow_released(self, released: Any, hop: int, depth: int | None) -> list[Request]:
         """Requests for what a shorter way to a page released (``crawler.distributed_scrapy.
         Released``: the JSON of ``_store_cut`` and ``_store_cut_links``)."""
-        related = tuple(json.loads(released.related)) if released.related else None
+        related = None
+        if released.related:
+            urls, cut_depth = json.loads(released.related)
+            related = (urls, cut_depth)
         links = json.loads(released.links) if released.links else None
-        return self._release(related, links, hop, depth)  # type: ignore[arg-type]
+        return self._release(related, links, hop, depth)
 
     def _request_part(self, url: str, meta: dict[str, Any], alias: str | None,
                       **kwargs: Any) -> Request | None:
