@@ -40,14 +40,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from arsip.config import (
-    Config,
-    ConfigError,
-    SiteConfig,
-    config_path,
-    load_config,
-    schedule_problems,
-)
+from config.loading import config_path, load_config
+from config.model import Config, ConfigError, SiteConfig
+from config.validation import schedule_problems
 
 log = logging.getLogger("arsip.daemon")
 
@@ -82,7 +77,7 @@ def run_site(site_name: str) -> None:
 def config_problems(path: str | None = None) -> tuple[Config | None, list[str]]:
     """The config and every problem in it, as ``arsip sites validate`` and the daemon show them.
 
-    Includes :func:`arsip.config.schedule_problems` (an enabled site without a schedule),
+    Includes :func:`config.validation.schedule_problems` (an enabled site without a schedule),
     also for a file with other problems. Each problem is one line, prefixed by the file.
     """
     p = config_path(path)

@@ -15,8 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from arsip import __version__
 from arsip.errors import CommandError, UsageError
+from config import __version__
 
 COMMAND_MODULES = [
     "crawl",
@@ -73,7 +73,7 @@ def build_parser() -> ArgumentParser:
 
 def error_message(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit status for an exception that reached the edge."""
-    from arsip.config import ConfigError
+    from config.model import ConfigError
     from storage.engine import error_line, redact
     from storage.errors import StorageError
 

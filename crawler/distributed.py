@@ -360,7 +360,7 @@ def site_to_json(site: Any) -> str:
 
 
 def site_from_json(text: str | bytes) -> Any:
-    from arsip.config import SITE_KEYS, SiteConfig
+    from config.model import SITE_KEYS, SiteConfig
 
     raw = json.loads(text)
     return SiteConfig(**{k: v for k, v in raw.items() if k in SITE_KEYS})

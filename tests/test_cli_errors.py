@@ -1,6 +1,6 @@
 """Bad input at the edges: a one-line error naming the key or argument, exit 2, no traceback.
 
-Config files are checked twice: by ``arsip.config.load_config`` (every problem, with site and
+Config files are checked twice: by ``config.loading.load_config`` (every problem, with site and
 key) and through the real CLI in a subprocess (``arsip db upgrade`` and ``arsip sites list``
 both read the config before doing anything).
 """
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from arsip.config import ConfigError, load_config
+from config.loading import load_config
+from config.model import ConfigError
 
 GOOD_SITE = '''
 [[sites]]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from arsip.config import Config, load_config
+from config.loading import load_config
+from config.model import Config
 
 
 def settings() -> Config:

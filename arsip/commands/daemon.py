@@ -30,7 +30,7 @@ def register(sub: Any, common: Any) -> None:
 
 def run(args: Any) -> int:
     import scheduler
-    from arsip.config import ConfigError
+    from config.model import ConfigError
 
     try:
         return scheduler.serve(log_level="DEBUG" if args.debug else args.log_level,
