@@ -429,8 +429,8 @@ def seed_run(redis_url: str, database_url: str | None, site_config: Any, *,
     """
     from sqlalchemy.orm import Session
 
-    from crawler.distributed_scrapy import encode_request
     from crawler.options import from_site
+    from crawler.request_codec import encode_request
     from storage.engine import open_archive
     from storage.runs import create_run, finish_run
 

@@ -42,10 +42,10 @@ from crawler.distributed import (
 )
 from crawler.extensions import RunRecorder
 from crawler.pipelines import ArchivePipeline
+from crawler.request_codec import PRIVATE_META as PRIVATE_META
+from crawler.request_codec import decode_request, encode_request
 
 logger = logging.getLogger(__name__)
-
-PRIVATE_META = ("arsip_lease", "arsip_parent", "arsip_claim", "arsip_reach")
 
 MAX_RESERVATIONS = 5  # a request woken too late for its slot takes another, this many times
 
@@ -60,18 +60,6 @@ class Released:
 
 def _released(out: list[bytes]) -> Released:
     return Released(related=out[0] or None, links=out[1] or None)
-
-
-def encode_request(request: Request, spider: Any) -> bytes:
-    d = request.to_dict(spider=spider)
-    d["meta"] = {k: v for k, v in d.get("meta", {}).items() if k not in PRIVATE_META}
-    return picklecompat.dumps(d)
-
-
-def decode_request(payload: bytes, spider: Any) -> Request:
-    from scrapy.utils.request import request_from_dict
-
-    return request_from_dict(picklecompat.loads(payload), spider=spider)
 
 
 class LeasedQueue(RedisQueueBase):
