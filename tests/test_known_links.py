@@ -166,3 +166,16 @@ def test_outgoing_links_in_page_order_once_each_batched(engine: Any) -> None:
         assert outgoing_links(session, []) == {}
     known = KnownUrls(engine, recheck_days=7, recheck_hours=24)
     assert known.links([ids[0]]) == {ids[0]: [NEW, FAR]}
+
+
+def test_the_fleet_spider_claims_what_stored_links_give_with_their_hops() -> None:
+    from crawler.spiders.worker import WorkerSpider
+
+    archive = Archive({A: (1, [B]), B: (2, [NEW])})
+    options = from_url(SITE + "/").with_overrides(related_depth=2)
+    s = WorkerSpider.from_crawler(get_crawler(WorkerSpider, {}), options=options, run_id=1)
+    s._known = archive
+    out = list(s._follow_all([A], kind="candidate", depth=1))
+    assert hops(out) == {NEW: 2}
+    # claimed fleet-wide as the scheduler needs: its fetch key, its hop and (none) depth
+    assert out[0].meta["arsip_claim"] and out[0].meta["arsip_reach"] == (2, "")
