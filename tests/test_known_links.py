@@ -113,20 +113,34 @@ def test_a_story_met_nearer_through_an_archived_article_is_counted_that_way() ->
     assert hops(out) == {FAR: 2}
 
 
+def not_modified(s: NewsSpider, req: Request) -> list[Request]:
+    """What ``parse_page`` yields (requests) for a 304 answer to ``req``."""
+    import asyncio
+
+    response = HtmlResponse(req.url, status=304, body=b"", request=req)
+
+    async def run() -> list[object]:
+        return [o async for o in s.parse_page(response)]
+
+    return [o for o in asyncio.run(run()) if isinstance(o, Request)]
+
+
 def test_an_unchanged_article_answered_304_continues_with_its_stored_links() -> None:
     archive = Archive({A: (1, [NEW])}, due=True)
     s = spider(archive)
     req = s._follow(A, kind="candidate", depth=1)
     assert req is not None and req.headers.get("If-None-Match") == b'"v1"'
-    response = HtmlResponse(A, status=304, body=b"", request=req)
+    assert hops(not_modified(s, req)) == {NEW: 1}
 
-    async def run() -> list[object]:
-        return [o async for o in s.parse_page(response)]
 
-    import asyncio
-
-    out = [o for o in asyncio.run(run()) if isinstance(o, Request)]
-    assert hops(out) == {NEW: 1}
+def test_an_article_answered_304_at_the_limit_gives_its_links_once_met_nearer() -> None:
+    archive = Archive({A: (1, [NEW])}, due=True)
+    s = spider(archive, related_depth=1)
+    req = s._follow(A, kind="related", depth=1, hop=1)
+    assert req is not None
+    assert not_modified(s, req) == []  # at the limit: kept where a fetched page's cut is
+    later = list(s._follow_all([A], kind="candidate", depth=1))
+    assert hops(later) == {NEW: 1}
 
 
 def test_a_changed_article_follows_its_page_links_not_the_stored_ones() -> None:

@@ -295,29 +295,45 @@ class NewsSpider(Spider):
             out += self._follow_all(links, kind="candidate", depth=depth + 1)
         return out
 
-    def _known_links(self, key: str | None, article_id: int, hop: int,
-                     depth: int) -> list[Request]:
-        """An archived article that is not fetched again (or answered 304), ``hop`` related
-        links from a listing: its stored related links continue the count as its page's
+    def _known_links(self, key: str, article_id: int, hop: int, depth: int) -> list[Request]:
+        """An archived article that is not fetched again, ``hop`` related links from a
+        listing: its stored related links continue the count as its page's
         would (``_emit``): followed below ``related_depth``, else kept for a shorter way."""
         if hop < self.options.related_depth:
             return self._stored_links(article_id, depth, hop)
-        if hop > 0 and key is not None:  # (a page at hop 0 has no shorter way)
+        if hop > 0:  # (a page at hop 0 has no shorter way)
             self._known_cut[key] = (article_id, depth)
         return []
 
     def _stored_links(self, article_id: int, depth: int, hop: int) -> list[Request]:
         """Requests for the stored related links of archived article ``article_id``, now
         ``hop`` hops from a listing (those archived too continue the same way)."""
-        try:
-            urls = self.known.links([article_id]).get(article_id, [])
-        except SQLAlchemyError as exc:
-            self._database_gone(exc)
-            return []
+        urls = self._stored_urls(article_id)
         if not urls:
             return []
         self._stat("arsip/related_from_archive")
         return list(self._follow_all(urls, kind="related", depth=depth, hop=hop + 1))
+
+    def _stored_urls(self, article_id: int) -> list[str]:
+        try:
+            return list(self.known.links([article_id]).get(article_id, []))
+        except SQLAlchemyError as exc:
+            self._database_gone(exc)
+            return []
+
+    def _not_modified_links(self, meta: dict[str, Any]) -> list[Request]:
+        """A re-checked article answered 304: its stored related links, as ``_emit`` does
+        with a page's (this page was requested, so what it cuts at the limit is kept where
+        the fleet's spider keeps a fetched page's: ``_store_cut``)."""
+        hop, key, depth = meta.get("hop", 0), meta.get("key"), meta.get("depth", 0)
+        if key is not None:  # a shorter way to this page may have turned up meanwhile
+            hop = min(hop, self._hops.get(key, hop))
+        if hop < self.options.related_depth:
+            return self._stored_links(meta["known_id"], depth, hop)
+        if key is None or hop == 0:
+            return []
+        urls = self._stored_urls(meta["known_id"])
+        return list(self._store_cut(key, urls, depth)) if urls else []
 
     def _follow_all(self, urls: Iterable[str], **kwargs: Any) -> Iterator[Request]:
         """``_follow`` each URL; with the requests that a shorter way to a page unlocked."""
@@ -338,10 +354,7 @@ class NewsSpider(Spider):
                               article=ExtractedArticle(url=response.url), related=[],
                               fingerprint=None, status=304, not_modified=True)
             if meta.get("known_id") is not None:  # unchanged: its stored links continue
-                hop, key = meta.get("hop", 0), meta.get("key")
-                if key is not None:  # a shorter way to this page may have turned up
-                    hop = min(hop, self._hops.get(key, hop))
-                for req in self._known_links(key, meta["known_id"], hop, meta.get("depth", 0)):
+                for req in self._not_modified_links(meta):
                     yield req
             return
         if not isinstance(response, TextResponse):
