@@ -190,8 +190,11 @@ class ChildProcesses(DaemonState):
 
 
 def crawl_command(site_name: str, run_id: int) -> list[str]:
-    """The child's command line: ``arsip crawl SITE --run-id N`` with this interpreter."""
-    return [sys.executable, "-m", "arsip", "crawl", site_name, "--run-id", str(run_id)]
+    """The child's command line: ``arsip crawl SITE --run-id N`` with this interpreter.
+
+    ``-P``: the daemon's working directory is not put on the child's import path, so a
+    ``config.py`` or ``storage/`` of the user's there cannot hide arsip's own packages."""
+    return [sys.executable, "-P", "-m", "arsip", "crawl", site_name, "--run-id", str(run_id)]
 
 
 def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
