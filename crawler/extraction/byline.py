@@ -28,6 +28,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 _AUTHOR = "author"
+_BY = "by"  # an author, if the name has two words or more
 _LABELS: list[tuple[str, str]] = [  # (pattern, role), longer phrases first
     (r"additional\s+reporting\s+by", "other"), (r"(?:editing|edited)\s+by", "editor"),
     (r"(?:photos?|foto|video)\s+(?:by|oleh)", "photo"),
@@ -137,6 +138,8 @@ def _piece_tokens(text: str, holder: HtmlElement | None, signal: int) -> Iterato
             role = _role(m)
             if qualifier and role == "editor":
                 role = _AUTHOR  # "Political editor": the title of whoever wrote the piece
+            elif m.group(0).strip().lower() == "by":
+                role = _BY  # "By Country", "Sort by Date": a one-word "name" is no byline
             glued = ":" in m.group(0) or bool(re.match(r"\s*\w", after))
             yield Token("label", m.group(0).strip(), role=role, glued=glued, holder=holder)
             pos = m.end()
@@ -306,13 +309,15 @@ def credits(toks: list[Token]) -> list[tuple[str, str]]:
     """(role, name) of every name the tokens give, in order: labelled names with their
     label's role; with no author label, unlabelled names of byline elements as "author"."""
     resolve(toks)
-    if not any(t.claim == _AUTHOR for t in toks):
+    if not any(t.claim in (_AUTHOR, _BY) for t in toks):
         _unlabelled(toks)
     out: list[tuple[str, str]] = []
     for tok in toks:
         if tok.kind != "text":
             continue
         role = tok.claim
+        if role == _BY:
+            role = _AUTHOR if len(tok.text.split()) > 1 else None
         if role is None:
             continue
         for name in people(tok.text):

@@ -183,8 +183,8 @@ def choose_authors(tree: HtmlElement, structured: Structured, bylines: list[str]
         yield bylines
         if article.get("author") is not None:
             yield ld_people(article.get("author"))
-        yield visible_bylines(tree, words)
         yield structured.all(*_AUTHOR_META)
+        yield visible_bylines(tree, words)
 
     for group in groups():
         names: list[str] = []
