@@ -277,6 +277,7 @@ def resolve(toks: list[Token]) -> list[Token]:
         if toks[i].glued:
             continue
         before, after = _neighbour(toks, i, -1), _neighbour(toks, i, 1)
+        chosen: int | None
         if before is not None and after is not None:
             near_before = _depth(toks[i].holder, toks[before].holder)
             near_after = _depth(toks[i].holder, toks[after].holder)
@@ -331,16 +332,25 @@ def authors_in(el: HtmlElement) -> list[str]:
     return [name for role, name in credits(tokens(el)) if role == _AUTHOR]
 
 
-def _pieces(el: HtmlElement, top: bool = True) -> Iterator[str]:
-    if el.text:
-        yield el.text
-    for child in el:
-        if isinstance(child.tag, str) and child.tag not in _SKIP:
-            yield " "
-            yield from _pieces(child, False)
-            yield " "
-        if child.tail:
-            yield child.tail
+def _pieces(el: HtmlElement) -> Iterator[str]:
+    """The element's text pieces, a space at every element boundary, skipped elements' text
+    left out (their tails kept)."""
+    walker = etree.iterwalk(el, events=("start", "end"))
+    for event, node in walker:
+        skip = not isinstance(node.tag, str) or node.tag in _SKIP
+        if event == "start":
+            if skip and node is not el:
+                walker.skip_subtree()  # its "end" still comes, with the tail
+                yield " "
+            else:
+                yield " "
+                if node.text:
+                    yield node.text
+        else:
+            if not skip or node is el:
+                yield " "
+            if node.tail and node is not el:
+                yield node.tail
 
 
 def spaced_text(el: HtmlElement, limit: int) -> str | None:
@@ -378,7 +388,8 @@ def _signal_elements(tree: HtmlElement) -> list[HtmlElement]:
                                                                         "html"):
             continue
         marks = " ".join(filter(None, (el.get("class"), el.get("id"))))
-        if marks and _NOT_SIGNAL.search(marks) or re.search(r"authori[sz]|credit.?card", marks):
+        if (marks and _NOT_SIGNAL.search(marks)) or re.search(r"authori[sz]|credit.?card",
+                                                               marks):
             continue
         out.append(el)
     return out
@@ -408,9 +419,9 @@ def _blocks(seeds: list[HtmlElement]) -> list[HtmlElement]:
         if spaced_text(seed, MAX_BLOCK) is None or not _in_content(seed):
             continue
         block = _climb(seed)
-        if any(b is block or block in b.iterancestors() for b in blocks):
-            continue
-        blocks = [b for b in blocks if b not in block.iterancestors()] + [block]
+        if any(b is block or b in block.iterancestors() for b in blocks):
+            continue  # inside a block already taken
+        blocks = [b for b in blocks if block not in b.iterancestors()] + [block]
     return blocks
 
 
@@ -424,12 +435,12 @@ def page_authors(tree: HtmlElement, clean: Callable[[str], str | None]) -> list[
     for node in _TEXTS(tree):
         if len(seeds) >= 80:
             break
+        if len(node) > 120 or not (_LABEL_START.match(node) or _LABEL_END.search(node[-40:])):
+            continue
         holder = node.getparent()
         if holder is not None and getattr(node, "is_tail", False):
             holder = holder.getparent()
-        if holder is None or holder.tag in _SKIP or len(node) > 120:
-            continue
-        if _LABEL_START.match(node) or _LABEL_END.search(node):
+        if holder is not None and holder.tag not in _SKIP:
             seeds.append(holder)
     links = [a for a in _LINKS(tree)[:400] if _AUTHOR_HREF.search(a.get("href") or "")
              and looks_like_name(" ".join(a.text_content().split()))]
