@@ -47,7 +47,7 @@ def test_bench_extract_byline_accuracy_counts_wrong_pages(tmp_path: Path) -> Non
     bylines = json.loads(r.stdout)["bylines"]
     assert bylines["pages"] == 2 and bylines["all_accuracy"] == 0.5
     assert bylines["tuned_accuracy"] == 1.0 and bylines["held_out_accuracy"] == 0.0
-    assert bylines["wrong"] == {"grid": ["Moh. Habib Asyhad"]}
+    assert bylines["wrong"] == {"grid": ["Moh. Rizal Fahmi"]}
     r = run_cli("bench", "extract", str(corpus), "--bylines", str(corpus))
     assert r.returncode == 2 and "expected.json" in r.stderr
 

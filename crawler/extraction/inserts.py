@@ -36,8 +36,6 @@ BYLINE_RE = re.compile(
     r"\s*:?\s*(?P<name>[^\s:].{0,80})$",
     re.I,
 )
-AUTHOR_LABELS = {"penulis", "pewarta", "reporter", "wartawan", "oleh", "ditulis oleh",
-                 "kontributor", "by", "written by"}
 _BYLINE_START = re.compile(
     r"^\s*(?:penulis|pewarta|reporter|wartawan|oleh|ditulis oleh|kontributor|editor|penyunting"
     r"|redaktur|sumber|fotografer|editor foto)\s*(?::|$)", re.I)
