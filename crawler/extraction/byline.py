@@ -13,9 +13,11 @@ then takes the name it belongs to:
   order decides (a block that starts with a label has labels first).
 
 Author roles (penulis, reporter, by, ...) give authors; editors, photographers and sources do
-not. Names with no label count only inside an element marked as a byline (class/id/itemprop/
-rel/data-* attributes naming author, byline, penulis, reporter, writer, credit...). Nothing
-here knows a site's class names.
+not ("Political editor", a job title, is an author's). With no author label in a block, the
+first names inside an element marked as a byline count (class/id/itemprop/rel/data-*/aria
+attributes naming author, byline, penulis, reporter, writer...; "credit" marks a block whose
+labels count, not its bare names: photo credits use it too). Blocks inside menus, sidebars,
+widgets, comment lists and figures are no bylines. Nothing here knows a site's class names.
 """
 
 from __future__ import annotations

@@ -175,8 +175,9 @@ def visible_bylines(tree: HtmlElement, words: set[str]) -> list[str]:
 
 def choose_authors(tree: HtmlElement, structured: Structured, bylines: list[str],
                    words: set[str]) -> list[str]:
-    """Authors, best evidence first: a labelled byline ("Penulis: X"), JSON-LD persons,
-    author/byline elements of the page, meta author; organisations are no authors."""
+    """Authors, best evidence first: a labelled byline line ("Penulis: X"), JSON-LD persons,
+    meta author, the page's visible byline block; organisations and the site are no authors
+    (so a site name in the structured data gives way to the person the page shows)."""
     article = structured.article or {}
 
     def groups() -> Iterator[list[str]]:  # each only when the ones before name nobody
