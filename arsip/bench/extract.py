@@ -82,11 +82,15 @@ def bench_bylines(folder: Path) -> dict[str, Any]:
 
     from crawler.extraction import extract_page
 
-    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    try:
+        expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+        pages = {name: (folder / f"{name}.html").read_bytes() for name in expected}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"bad byline fixture folder {folder}: {exc}") from None
     parts: dict[str, list[bool]] = {"all": [], "tuned": [], "held_out": []}
     wrong: dict[str, list[str]] = {}
     for name, case in sorted(expected.items()):
-        got = extract_page((folder / f"{name}.html").read_bytes(), case["url"]).authors
+        got = extract_page(pages[name], case["url"]).authors
         ok = got == case["authors"]
         parts["all"].append(ok)
         parts["held_out" if case.get("held_out") else "tuned"].append(ok)
