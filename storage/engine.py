@@ -18,10 +18,12 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import StorageError
+from storage.errors import DatabaseURLError, StorageError
 
 DEFAULT_DATABASE_URL = "sqlite:///arsip.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# what to install for postgresql:// URLs (psycopg 3, pyproject's "postgres" extra)
+POSTGRES_EXTRA = "arsip[postgres]"
 
 
 def redact(url: str | URL) -> str:
@@ -37,7 +39,7 @@ def normalise_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StorageError(f"bad database URL: {redact(url)}") from exc
+        raise DatabaseURLError(f"bad database URL: {redact(url)}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -122,9 +124,16 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
         connect_args = {"connect_timeout": 10}
         if readonly:
             connect_args["options"] = "-c default_transaction_read_only=on"
-        return create_engine(parsed, connect_args=connect_args, **kwargs)
+        try:
+            return create_engine(parsed, connect_args=connect_args, **kwargs)
+        except ImportError as exc:
+            if backend != "postgresql":
+                raise
+            raise DatabaseURLError(
+                f"no PostgreSQL driver for {redact(parsed)} ({error_line(exc)}): "
+                f"install it with pip install '{POSTGRES_EXTRA}'") from exc
     except NoSuchModuleError as exc:
-        raise StorageError(f"no driver for database URL {redact(parsed)}") from exc
+        raise DatabaseURLError(f"no driver for database URL {redact(parsed)}") from exc
     except StorageError:
         raise
     except Exception as exc:
