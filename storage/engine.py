@@ -80,10 +80,12 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
     SQLite gets WAL, foreign keys and a busy timeout. ``readonly`` (readers: see
     :func:`open_reader`) never writes: on SQLite an ordinary connection to a file that must
     exist already (``mode=rw``: it is never created) with ``PRAGMA query_only``, not a
-    read-only one (``mode=ro``). A read-only connection to a WAL database cannot always
-    build or rebuild the ``-shm`` index or recover a WAL a writer has just left, and
-    fails with "unable to open database file" where a normal one would wait for the
-    writer (busy timeout) or do the recovery itself. On PostgreSQL, read-only transactions.
+    read-only one (``mode=ro``): SQLite's notes on read-only WAL databases list what such a
+    connection cannot do (create or rebuild the ``-shm`` index, recover a WAL that a writer
+    left), and readers were seen failing with "unable to open database file" while a crawl
+    wrote; an ordinary connection waits for the writer (busy timeout) or does the recovery
+    itself. Only on a read-only filesystem is it ``mode=ro`` with ``immutable``.
+    On PostgreSQL, read-only transactions.
     """
     raw = url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL
     parsed = normalise_url(raw)
