@@ -7,6 +7,7 @@ their sessions (``Session(engine)`` or :func:`session_factory`).
 from __future__ import annotations
 
 import os
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from urllib.parse import quote, unquote
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseURLError, NoArchive, StorageError
@@ -258,7 +259,7 @@ def open_reader(url: str | None = None) -> Engine:
     shown = redact(url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL)
     engine = make_engine(url, readonly=True)
     try:
-        names = inspect(engine).get_table_names()
+        names = _table_names(engine)
     except Exception as exc:
         engine.dispose()
         if is_sqlite(engine) and not _sqlite_file_exists(engine):
@@ -269,6 +270,32 @@ def open_reader(url: str | None = None) -> Engine:
         engine.dispose()
         raise NoArchive(f"no archive at {shown} (run `arsip db upgrade` or a crawl)")
     return engine
+
+
+# SQLite errors of a connection's first read that can last an instant while another
+# connection opens or closes the WAL (its -wal and -shm files: created, recovered, or
+# checkpointed and removed by the last connection to close), outside the busy handler's reach
+_TRANSIENT_OPEN_ERRORS = ("unable to open database file", "database is locked",
+                          "locking protocol")
+READER_OPEN_RETRY_SECONDS = 5.0
+
+
+def _table_names(engine: Engine) -> list[str]:
+    """The database's tables, read through a first connection: on SQLite an error that can
+    be transient is retried (with growing pauses) for up to READER_OPEN_RETRY_SECONDS."""
+    deadline = time.monotonic() + READER_OPEN_RETRY_SECONDS
+    pause = 0.02
+    while True:
+        try:
+            return inspect(engine).get_table_names()
+        except OperationalError as exc:
+            transient = is_sqlite(engine) and _sqlite_file_exists(engine) and any(
+                text in str(exc.orig) for text in _TRANSIENT_OPEN_ERRORS)
+            if not transient or time.monotonic() + pause > deadline:
+                raise
+            engine.dispose()
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def _sqlite_file_exists(engine: Engine) -> bool:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from arsip.sample_site.server import SiteServer
 from storage.engine import make_engine, open_archive, open_reader
-from storage.errors import NoArchive
+from storage.errors import NoArchive, StorageError
 from tests.conftest import BACKEND, run_cli
 from tests.fault_helpers import consistency_problems, error_lines, variant_renderer, wait_for
 
@@ -154,6 +154,37 @@ def test_a_reader_waits_for_a_writer_holding_the_whole_file(engine: Any,
         assert time.monotonic() - started >= 1.0
     finally:
         release.join()
+
+
+@sqlite_only
+def test_a_reader_retries_an_open_that_fails_for_an_instant(
+        engine: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's first read can fail for an instant while another connection creates,
+    recovers or removes the WAL's files ("unable to open database file", "database is
+    locked", outside the busy handler). Provoked here for real: the -wal path is a folder
+    for 0.5 s (SQLite cannot open the WAL: "unable to open database file"). The reader
+    retries and reads; should the failure last, it is one line after the retries."""
+    import storage.engine
+
+    db = _sqlite_file(database_url)
+    engine.dispose()
+    wal = Path(f"{db}-wal")
+    wal.mkdir()
+    with pytest.raises(sqlite3.OperationalError, match="unable to open database file"):
+        sqlite3.connect(db).execute("SELECT COUNT(*) FROM sites").fetchone()
+    unblock = threading.Timer(0.5, wal.rmdir)
+    unblock.start()
+    try:
+        assert _count(database_url) == 0
+    finally:
+        unblock.join()
+    assert not wal.is_dir()
+    wal.unlink(missing_ok=True)
+    wal.mkdir()  # for good this time: a clear error once the retries are over
+    monkeypatch.setattr(storage.engine, "READER_OPEN_RETRY_SECONDS", 0.3)
+    with pytest.raises(StorageError, match="cannot open database .*unable to open database file"):
+        open_reader(database_url)
+    wal.rmdir()
 
 
 def _writer_loop(url: str, seconds: float, done: Any, out: Any) -> None:
