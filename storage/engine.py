@@ -247,10 +247,11 @@ def ensure_schema(engine: Engine) -> None:
 
 
 def open_reader(url: str | None = None) -> Engine:
-    """The engine every reader of the archive uses (the CLI's searches, exports and lists,
-    the daemon's and crawls' look-ups, the web view): it never writes, never migrates and
-    never creates the database, and it waits for a busy writer (the busy timeout) instead
-    of failing, whether a writer is busy, has just closed or has not opened yet.
+    """The engine every reader of the archive uses (the CLI's searches, exports and lists;
+    the web view; the crawl's look-ups get the same connection from
+    ``make_engine(readonly=True)``): it never writes, never migrates and never creates the
+    database, and it waits for a busy writer (the busy timeout, a retried first read)
+    instead of failing, whether a writer is busy, has just closed or has not opened yet.
 
     An archive that is not there (an SQLite file that does not exist, a database without
     the archive's tables) raises :class:`NoArchive`, a one-line error.
