@@ -75,12 +75,14 @@ def error_message(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit status for an exception that reached the edge."""
     from config.model import ConfigError
     from storage.engine import error_line, redact
-    from storage.errors import StorageError
+    from storage.errors import DatabaseURLError, StorageError
 
     if isinstance(exc, UsageError):
         return str(exc), 2
     if isinstance(exc, ConfigError):
         return f"bad configuration: {exc}", 2
+    if isinstance(exc, DatabaseURLError):
+        return str(exc), 2
     if isinstance(exc, StorageError | CommandError):
         return str(exc), 1
     if type(exc).__module__.startswith("sqlalchemy"):

@@ -39,36 +39,26 @@ def register(sub: Any, common: Any) -> None:
 
 
 def optional_archive() -> Any:
-    """A read-only engine on the archive, or None when there is no archive yet (an SQLite file
-    that does not exist, or a database without the archive's tables)."""
+    """A reader's engine on the archive (``open_reader``), or None when there is no archive
+    yet (an SQLite file that does not exist, or a database without the archive's tables)."""
     from pathlib import Path
 
     from sqlalchemy import inspect
 
     from arsip.commands._common import settings
-    from storage.engine import (
-        DEFAULT_DATABASE_URL,
-        error_line,
-        is_sqlite,
-        make_engine,
-        normalise_url,
-        redact,
-    )
-    from storage.errors import StorageError
+    from storage.engine import DEFAULT_DATABASE_URL, is_sqlite, normalise_url, open_reader
+    from storage.errors import NoArchive
 
     url = settings().database_url or DEFAULT_DATABASE_URL
     if is_sqlite(url):
         database = normalise_url(url).database or ""
         if database in ("", ":memory:") or not Path(database).expanduser().exists():
             return None
-    engine = make_engine(url, readonly=True)
     try:
-        names = inspect(engine).get_table_names()
-    except Exception as exc:
-        engine.dispose()
-        reason = error_line(exc, url)
-        raise StorageError(f"cannot open database {redact(url)}: {reason}") from exc
-    if "crawl_runs" not in names:
+        engine = open_reader(url)
+    except NoArchive:
+        return None
+    if "crawl_runs" not in inspect(engine).get_table_names():
         engine.dispose()
         return None
     return engine
