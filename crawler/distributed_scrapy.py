@@ -6,7 +6,10 @@
   produced is durable: the spider middleware ``LeaseMiddleware`` counts the requests and
   articles a response yields (the errbacks of ``WorkerSpider`` do the same for failures);
   the request is acknowledged when its child requests are queued and its articles written
-  (``LeasedArchivePipeline``). A retry or redirect takes its parent's place in the queue.
+  (``LeasedArchivePipeline``). A retry or redirect takes its parent's place in the queue
+  (a redirect claims its target's key, as a link to it would); a request that a
+  ``request_scheduled`` handler drops before the queue (off-site, refused) releases what
+  it held. A worker leases no more than it downloads at once (its per-site concurrency).
   On close (SIGTERM) every request still held goes back to the queue.
 - ``SharedRateLimit``: a downloader middleware reserving each download's slot in a per-host
   Redis key, so that N workers together keep a site's ``download_delay``.
@@ -215,10 +218,12 @@ class DistributedScheduler(RedisScheduler):
         replaced = meta.pop("arsip_lease", None)  # a retry or redirect of a leased request
         claim = meta.pop("arsip_claim", "")
         reach = meta.pop("arsip_reach", None)
-        if replaced is not None and not claim and _moved(request, replaced):
-            # a redirect: its target is claimed too, so that a direct link to the target
-            # (found before or after) is not fetched again, nor this one if it was
-            claim, reach = self.spider.redirect_claim(request)
+        if replaced is not None and not claim:
+            source = _url_of(replaced)
+            if source is not None and source != request.url:
+                # a redirect: its target is claimed too, so that a direct link to the
+                # target (found before or after) is not fetched again, nor this one if it was
+                claim, reach = self.spider.redirect_claim(request, source)
         out = self.queue.push(request, claim, reach or ("", ""))
         pushed = out is True
         self._inc("scheduler/enqueued/redis" if pushed else "arsip/claimed_elsewhere")
@@ -337,13 +342,13 @@ class DistributedScheduler(RedisScheduler):
             self.stats.inc_value(key, count)
 
 
-def _moved(request: Request, replaced: bytes) -> bool:
-    """Whether ``request`` (carrying the lease ``replaced``) has another URL than the leased
-    request: a redirect, not a retry."""
+def _url_of(member: bytes) -> str | None:
+    """The URL of a leased request (a retry keeps it, a redirect does not)."""
     try:
-        return bool(picklecompat.loads(member_payload(replaced)).get("url") != request.url)
+        url = picklecompat.loads(member_payload(member)).get("url")
     except Exception:  # noqa: BLE001 - unreadable: no claim, as before
-        return False
+        return None
+    return url if isinstance(url, str) else None
 
 
 def leases(crawler: Crawler) -> DistributedScheduler | None:

@@ -144,3 +144,33 @@ def test_fleet_finishes_its_run_and_fetches_each_url_once(
     workers = runs[0][2]["workers"]
     if idle:  # the workers started before the seed took their share of the pages
         assert len([w for w in workers.values() if w["pages"]]) >= 2, workers
+
+
+def test_a_redirect_claims_its_target_unless_it_is_the_same_page() -> None:
+    """A redirect to another page claims that page's key (a link to it is then not fetched
+    again); one to the same page by another spelling (https, www, a trailing slash) keeps
+    its source's claim, or it would find itself claimed and never be fetched."""
+    from scrapy import Request
+
+    from crawler.options import from_url
+    from crawler.spiders.news import fetch_key
+    from crawler.spiders.worker import WorkerSpider
+
+    spider = WorkerSpider(from_url("http://example.org/"))
+    old = "http://example.org/berita/4"
+
+    def redirected(url: str, kind: str = "candidate") -> Request:
+        return Request(url, meta={"arsip": {"kind": kind, "depth": 1, "hop": 1,
+                                            "key": fetch_key(old)}})
+
+    target = "http://example.org/read/4/candi"
+    req = redirected(target)
+    assert spider.redirect_claim(req, old) == (fetch_key(target), (1, 1))
+    assert req.meta["arsip"]["key"] == fetch_key(target)  # its cut links are the target's
+    related = redirected(target, kind="related")
+    assert spider.redirect_claim(related, old) == (fetch_key(target), (1, ""))
+    for same in ("https://example.org/berita/4", "http://www.example.org/berita/4",
+                 "http://example.org/berita/4/"):
+        assert spider.redirect_claim(redirected(same), old) == ("", None), same
+    assert spider.redirect_claim(redirected("http://example.org/sitemap2.xml", kind="meta"),
+                                 "http://example.org/sitemap.xml") == ("", None)
