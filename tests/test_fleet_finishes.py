@@ -79,14 +79,18 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"fetched": fetched, "archive": _groups(db)}
 
 
-def _wait_for_workers(redis_url: str, names: set[str]) -> None:
+def _wait_for_workers(redis_url: str, procs: dict[str, subprocess.Popen[str]]) -> None:
     from crawler.distributed import connect, live_workers
 
     server = connect(redis_url)
     deadline = time.monotonic() + 60
-    while not names <= set(live_workers(server)):
-        if time.monotonic() > deadline:
-            pytest.fail(f"workers {sorted(names)} never reported in")
+    while not set(procs) <= set(live_workers(server)):
+        ended = {name: p for name, p in procs.items() if p.poll() is not None}
+        if ended or time.monotonic() > deadline:
+            for p in procs.values():
+                p.kill()
+            errors = {name: p.communicate()[1][-2000:] for name, p in procs.items()}
+            pytest.fail(f"workers {sorted(procs)} never reported in: {errors}")
         time.sleep(0.1)
 
 
@@ -94,7 +98,10 @@ def _wait_for_workers(redis_url: str, names: set[str]) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("idle", [0, 2], ids=["one-worker", "three-workers"])
 def test_fleet_finishes_its_run_and_fetches_each_url_once(
-        tmp_path: Path, database_url: str, redis_url: str, reference: dict, idle: int) -> None:
+        tmp_path: Path, database_url: str, engine: object, redis_url: str, reference: dict,
+        idle: int) -> None:
+    # ``engine``: the archive is migrated before the workers start (two workers migrating a
+    # fresh PostgreSQL archive at the same moment race, and one exits: not this test's matter)
     from crawler.distributed import RUNS_KEY, RunKeys, connect
 
     site = FleetSite()
@@ -103,7 +110,7 @@ def test_fleet_finishes_its_run_and_fetches_each_url_once(
         _config(tmp_path / "arsip.toml", server.port)
         waiting = [_worker(f"idle{i}") for i in range(idle)]  # serving no run yet
         if waiting:
-            _wait_for_workers(redis_url, {f"idle{i}" for i in range(idle)})
+            _wait_for_workers(redis_url, {f"idle{i}": p for i, p in enumerate(waiting)})
         seeder = _worker("seeder", "--seed", "grup", "--exit-when-idle")
         code, stderr = _finish(seeder, "arsip worker --seed grup --exit-when-idle", waiting)
         assert code == 0, stderr
@@ -130,8 +137,12 @@ def test_fleet_finishes_its_run_and_fetches_each_url_once(
     assert fetched[f"127.0.0.1{BROKEN}"] == reference["fetched"][f"127.0.0.1{BROKEN}"] > 1
     assert fetched[f"127.0.0.1{redirect_target}"] == 1
     assert fetched[f"127.0.0.1{MISSING}"] == 1  # linked, and the target of a redirect
-    # the same pages as one machine (which fetches those two twice today)
-    assert set(fetched) == set(reference["fetched"])
+    # the same pages as one machine (which fetches those two twice today). The one
+    # timing-dependent difference, either way (as in tests/test_workers.py): an article's
+    # plain URL met while its "?page=all" view is in flight is skipped by whoever has
+    # archived the view's article by then, and fetched otherwise; the archive is the same
+    differ = set(fetched) ^ set(reference["fetched"])
+    assert all(f"{p}?page=all" in fetched for p in differ), differ
     assert not any("/private/" in p for p in fetched)
     # the same archive, URL by URL: each article with the same URLs, the same
     # near-duplicates (order-free: which of two copies is stored first, and so which one's
