@@ -50,7 +50,7 @@ class WorkerSpider(NewsSpider):
         """The claim (fetch key) and reach (hop, listing depth) of a redirect from ``source``
         to ``request.url``, as ``_follow`` gives them to a link: a redirect's target counts
         with its source, so a direct link to it is fetched once across the fleet, whichever
-        comes first. None when the target has its source's key (http to https, www, a
+        comes first. No claim when the target has its source's key (http to https, www, a
         trailing slash: the claim is the source's own); robots.txt, sitemaps and feeds
         (``meta``) are not claimed."""
         meta = request.meta.get("arsip")
