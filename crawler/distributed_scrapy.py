@@ -261,8 +261,7 @@ class DistributedScheduler(RedisScheduler):
             self.release(parent)
 
     def next_request(self) -> Request | None:
-        downloader = getattr(self.crawler.engine, "downloader", None)
-        if downloader is not None and len(downloader.active) >= self.in_hand:
+        if self._downloading() >= self.in_hand:
             return None  # enough in hand: what is left is for other workers, or later
         popped = self.queue.pop()
         if popped is None:
@@ -272,6 +271,14 @@ class DistributedScheduler(RedisScheduler):
         self.held[member] += 1
         self._inc("scheduler/dequeued/redis")
         return request
+
+    def _downloading(self) -> int:
+        """Requests in this worker's downloader (waiting for robots.txt, a rate slot or a
+        connection, or downloading)."""
+        try:
+            return len(self.crawler.engine.downloader.active)  # type: ignore[union-attr]
+        except (AttributeError, RuntimeError):  # no engine (yet)
+            return 0
 
     # -- hops across the fleet (``crawler.spiders.worker.WorkerSpider``) -------------------
     def shorter_way(self, key: str, hop: int, depth: int | None) -> Released | None:

@@ -185,3 +185,44 @@ def test_a_redirect_claims_its_target_unless_it_is_the_same_page() -> None:
         assert spider.redirect_claim(redirected(same), old) == ("", None), same
     assert spider.redirect_claim(redirected("http://example.org/sitemap2.xml", kind="meta"),
                                  "http://example.org/sitemap.xml") == ("", None)
+
+
+@pytest.mark.redis
+def test_a_link_dropped_before_the_queue_releases_the_page_that_found_it(
+        redis_url: str) -> None:
+    """The offsite filter and the URL policy drop requests in Scrapy's ``request_scheduled``
+    signal, before the scheduler sees them: a leased page that yielded such a link was held
+    for ever (its run never ended). Now it is acknowledged once the rest is queued."""
+    import asyncio
+
+    from scrapy import Request
+
+    from crawler.distributed import RunKeys
+    from tests.test_distributed_hops import RUN, SITE, worker
+
+    spider = worker(redis_url)
+    sched = spider.leases
+    inflight = RunKeys(RUN).inflight
+    first = spider._follow(SITE + "/", kind="listing", depth=0, check_known=False)
+    assert first is not None and sched.enqueue_request(first)
+    page = sched.next_request()  # leased
+    assert page is not None and sched.server.zcard(inflight) == 1
+    lease = page.meta["arsip_lease"]
+
+    async def parse_and_schedule() -> None:
+        offsite = Request("http://elsewhere.example/share")
+        onsite = spider._follow(SITE + "/read/1/satu", kind="candidate", depth=1)
+        assert onsite is not None
+        for child in (offsite, onsite):  # what LeaseMiddleware does with the page's output
+            sched.adopt(child, lease)
+        # the engine: request_scheduled, then enqueue_request unless a handler dropped it
+        sched.request_scheduled(offsite)  # dropped (by the offsite filter, say)
+        sched.request_scheduled(onsite)
+        assert sched.enqueue_request(onsite)
+        sched.release(lease)  # the page's output is all handed over
+        assert sched.server.zcard(inflight) == 1  # the dropped link still holds it ...
+        await asyncio.sleep(0)
+        assert sched.server.zcard(inflight) == 0  # ... until the engine's call returns
+
+    asyncio.run(parse_and_schedule())
+    assert sched.acked == 1 and not sched.held
