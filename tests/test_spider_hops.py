@@ -86,7 +86,7 @@ def test_related_depth_zero_follows_no_related_link_whatever_the_order() -> None
 
 
 def test_a_sitemap_gives_at_most_the_entry_cap_and_an_index_gives_sitemaps(monkeypatch) -> None:
-    import crawler.spiders.news as news
+    import crawler.spiders.discovery as news
 
     monkeypatch.setattr(news, "MAX_SITEMAP_ENTRIES", 3)
     s = spider()

@@ -9,27 +9,27 @@ fetched in this run, or archived in an earlier run (and not due for a re-check),
 requested again; an archived article's stored related links (``article_links``) are then
 followed as its page's would be, so that a crawl after an interrupted one, or a scheduled
 run, reaches every story an uninterrupted crawl does.
+
+The spider is assembled from mixins, each a module of its own: ``crawler.spiders.hops``
+(the pages' hop and depth counts and what they cut at a limit), ``crawler.spiders.
+stored_links`` (archived articles and their stored links), ``crawler.spiders.discovery``
+(robots.txt, sitemaps, feeds); ``crawler.spiders.fetch_keys`` says what a URL is fetched as.
+This module routes: requests (``_follow``), pages, multi-page articles, items, errors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
-import io
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from itertools import islice
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import urlsplit
 
-from lxml import etree
 from scrapy import Request, Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
@@ -37,44 +37,18 @@ from crawler.extraction.article import ExtractedArticle, RelatedLink
 from crawler.identity import article_identity
 from crawler.items import ArticleItem
 from crawler.options import CrawlOptions
+from crawler.spiders.discovery import Discovery
+from crawler.spiders.fetch_keys import fetch_key, request_url
+from crawler.spiders.hops import HopBook
+from crawler.spiders.stored_links import StoredLinks
 from crawler.urls import canonicalize, identity_key
 
 logger = logging.getLogger(__name__)
 
-MAX_SITEMAP_BYTES = 50 * 1024 * 1024
-MAX_SITEMAP_ENTRIES = 50_000
 MAX_FAILURES = 200
-PAGINATION_KEYS = {"page", "halaman"}
 # IgnoreRequest messages of requests dropped on purpose (others, such as "max redirections
 # reached" or a decompression bomb, are failures of the page)
 IGNORED_ON_PURPOSE = ("Forbidden by robots.txt", "Filtered offsite request", "arsip refused")
-STRICT_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, recover=False,
-                                    huge_tree=False, load_dtd=False)
-FEED_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, recover=True,
-                              huge_tree=False, load_dtd=False)
-
-
-@lru_cache(maxsize=16384)
-def fetch_key(url: str) -> str:
-    """The in-run identity of a URL to fetch: article variants fold, listing pages stay apart."""
-    try:
-        query = parse_qsl(urlsplit(url).query)
-    except ValueError:
-        return url
-    if any(k.lower() in PAGINATION_KEYS for k, _ in query):
-        return identity_key(url, article=False)
-    return identity_key(url)
-
-
-def request_url(url: str, kind: str) -> str:
-    """The URL to request: the canonical form (tracking parameters and AMP/print variants
-    gone); listing pages and paginated URLs keep their variants."""
-    try:
-        query = parse_qsl(urlsplit(url).query)
-    except ValueError:
-        return url
-    paged = any(k.lower() in PAGINATION_KEYS for k, _ in query)
-    return canonicalize(url, article=kind != "listing" and not paged)
 
 
 @dataclass
@@ -91,7 +65,7 @@ class MergeState:
     urls: list[str] = field(default_factory=list)
 
 
-class NewsSpider(Spider):
+class NewsSpider(HopBook, StoredLinks, Discovery, Spider):
     name = "arsip"
 
     def __init__(self, options: CrawlOptions, **kwargs: Any) -> None:
@@ -100,23 +74,10 @@ class NewsSpider(Spider):
         self.allowed_domains = list(options.allowed_domains)
         self.seen: set[str] = set()
         self.archived: set[str] = set()
-        # Listings are followed ``depth`` hops from the start pages, related links
-        # ``related_depth`` hops from the articles the listings, sitemaps and feeds give.
-        # What a crawl archives must not depend on the order pages arrive in, so a page met
-        # again by a shorter way counts that way: the fewest hops (related) and listing hops
-        # (depth) each fetch key was reached by, and what a page had cut at a limit (an
-        # article's related links, a listing's links), followed when a shorter way turns up
-        self._hops: dict[str, int] = {}
-        self._depths: dict[str, int] = {}  # reached as a listing or candidate
-        self._cut: dict[str, tuple[list[str], int]] = {}
-        self._cut_links: dict[str, list[str]] = {}
-        # archived articles not fetched again whose stored related links were cut at
-        # ``related_depth``: (article id, listing depth), read when a shorter way turns up
-        self._known_cut: dict[str, tuple[int, int]] = {}
-        self._unlocked: list[Request] = []  # requests that a shorter way to a page allowed
+        self._init_hops()  # the pages' hop and depth counts (``crawler.spiders.hops``)
+        self._init_known()  # the archive's known URLs (``crawler.spiders.stored_links``)
         self.scheduled = 0
         self._pool: Any = None
-        self._known: Any = None
         self._db_gone = False
 
     # -- components ------------------------------------------------------------------
@@ -127,18 +88,6 @@ class NewsSpider(Spider):
 
             self._pool = find_extension(self.crawler, ExtractionPool)
         return self._pool
-
-    @property
-    def known(self) -> Any:
-        if self._known is None:
-            from crawler.known import KnownUrls
-            from storage.engine import make_engine
-
-            url = self.crawler.settings.get("ARSIP_DATABASE_URL")
-            engine = make_engine(url, readonly=True) if url else None
-            self._known = KnownUrls(engine, self.options.recheck_days,
-                                    self.options.recheck_hours) if engine else False
-        return self._known
 
     def closed(self, reason: str) -> None:
         if self._known:
@@ -248,92 +197,6 @@ class NewsSpider(Spider):
         priority = 5 if kind in ("related", "candidate") else 0
         return Request(target, callback=self.parse_page, errback=self.on_error,
                        headers=headers, meta=meta, dont_filter=True, priority=priority)
-
-    def _shorter_way(self, key: str, hop: int, depth: int | None) -> None:
-        """``key`` (seen already) was reached again, ``hop`` related links from a listing
-        and, as a listing or candidate, at ``depth``: what it had cut at a limit that
-        this shorter way allows is followed now (``_unlocked``, drained by ``_follow_all``)."""
-        nearer_hop, nearer_depth = self._lower(key, hop, depth)
-        if nearer_hop and hop < self.options.related_depth and key in self._known_cut:
-            article_id, cut_depth = self._known_cut.pop(key)
-            self._unlocked.extend(self._stored_links(article_id, cut_depth, hop))
-        if nearer_hop or nearer_depth:
-            self._unlocked.extend(self._take_cut(key, hop, depth, nearer_hop, nearer_depth))
-
-    def _lower(self, key: str, hop: int, depth: int | None) -> tuple[bool, bool]:
-        """Lower ``key``'s counts to ``hop`` and ``depth`` where they are fewer: which were."""
-        best = self._hops.get(key)
-        nearer_hop = best is None or hop < best
-        if nearer_hop:
-            self._hops[key] = hop
-        best_depth = self._depths.get(key)
-        nearer_depth = depth is not None and (best_depth is None or depth < best_depth)
-        if depth is not None and nearer_depth:
-            self._depths[key] = depth
-        return nearer_hop, nearer_depth
-
-    def _take_cut(self, key: str, hop: int, depth: int | None, nearer_hop: bool,
-                  nearer_depth: bool) -> list[Request]:
-        """What ``key`` had cut that its nearer counts now allow, as requests."""
-        related = links = None
-        if nearer_hop and hop < self.options.related_depth:
-            related = self._cut.pop(key, None)
-        if nearer_depth and depth is not None and depth < self.options.depth:
-            links = self._cut_links.pop(key, None)
-        return self._release(related, links, hop, depth)
-
-    def _release(self, related: tuple[list[str], int] | None, links: list[str] | None,
-                 hop: int, depth: int | None) -> list[Request]:
-        """Requests for what a page had cut: its article's related links (with the depth
-        they carried), now ``hop`` hops from a listing; its links, now at ``depth``."""
-        out: list[Request] = []
-        if related is not None and hop < self.options.related_depth:
-            self._stat("arsip/related_unlocked")
-            out += self._follow_all(related[0], kind="related", depth=related[1], hop=hop + 1)
-        if links is not None and depth is not None and depth < self.options.depth:
-            self._stat("arsip/links_unlocked")
-            out += self._follow_all(links, kind="candidate", depth=depth + 1)
-        return out
-
-    def _known_links(self, key: str, article_id: int, hop: int, depth: int) -> list[Request]:
-        """An archived article that is not fetched again, ``hop`` related links from a
-        listing: its stored related links continue the count as its page's
-        would (``_emit``): followed below ``related_depth``, else kept for a shorter way."""
-        if hop < self.options.related_depth:
-            return self._stored_links(article_id, depth, hop)
-        if hop > 0:  # (a page at hop 0 has no shorter way)
-            self._known_cut[key] = (article_id, depth)
-        return []
-
-    def _stored_links(self, article_id: int, depth: int, hop: int) -> list[Request]:
-        """Requests for the stored related links of archived article ``article_id``, now
-        ``hop`` hops from a listing (those archived too continue the same way)."""
-        urls = self._stored_urls(article_id)
-        if not urls:
-            return []
-        self._stat("arsip/related_from_archive")
-        return list(self._follow_all(urls, kind="related", depth=depth, hop=hop + 1))
-
-    def _stored_urls(self, article_id: int) -> list[str]:
-        try:
-            return list(self.known.links([article_id]).get(article_id, []))
-        except SQLAlchemyError as exc:
-            self._database_gone(exc)
-            return []
-
-    def _not_modified_links(self, meta: dict[str, Any]) -> list[Request]:
-        """A re-checked article answered 304: its stored related links, as ``_emit`` does
-        with a page's (this page was requested, so what it cuts at the limit is kept where
-        the fleet's spider keeps a fetched page's: ``_store_cut``)."""
-        hop, key, depth = meta.get("hop", 0), meta.get("key"), meta.get("depth", 0)
-        if key is not None:  # a shorter way to this page may have turned up meanwhile
-            hop = min(hop, self._hops.get(key, hop))
-        if hop < self.options.related_depth:
-            return self._stored_links(meta["known_id"], depth, hop)
-        if key is None or hop == 0:
-            return []
-        urls = self._stored_urls(meta["known_id"])
-        return list(self._store_cut(key, urls, depth)) if urls else []
 
     def _follow_all(self, urls: Iterable[str], **kwargs: Any) -> Iterator[Request]:
         """``_follow`` each URL; with the requests that a shorter way to a page unlocked."""
@@ -504,86 +367,6 @@ class NewsSpider(Spider):
         elif urls and key is not None and hop > 0:  # (a page at hop 0 has no shorter way)
             yield from self._store_cut(key, urls, meta.get("depth", 0))
 
-    def _unsettled(self, links: list[str]) -> list[str]:
-        """The links that following them from a page released later could still bring
-        nearer: not those already reached from a listing (0 hops) at depth 1 or less (a
-        released page's links are at depth 1 or more). Most of a listing's links are, which
-        keeps what a crawl holds for its cut listings small."""
-        out = []
-        for url in links:
-            if not url.startswith(("http://", "https://")):
-                continue  # never followed (``_follow``)
-            key = fetch_key(url)
-            if self._hops.get(key) == 0 and self._depths.get(key, 2) <= 1:
-                continue
-            out.append(url)
-        return out
-
-    def _store_cut(self, key: str, urls: list[str], depth: int) -> Iterable[Request]:
-        """Keep the related links that ``key``'s article had cut at the limit, for a
-        shorter way to it (``_shorter_way``); yields what is to be followed now (none here;
-        the fleet's spider may have met a shorter way on another machine)."""
-        self._cut[key] = (urls, depth)
-        return ()
-
-    def _store_cut_links(self, key: str, links: list[str]) -> Iterable[Request]:
-        """The same for a page that is not an article, whose links were not followed (at
-        the ``depth`` limit, or reached only as a related link)."""
-        self._cut_links[key] = links
-        return ()
-
-    def parse_robots(self, response: Response) -> Iterable[Any]:
-        if not isinstance(response, TextResponse):
-            return
-        for url in sitemap_urls_from_robots(response.body, base_url=response.url):
-            yield self._meta_request(url, self.parse_sitemap)
-
-    def parse_sitemap(self, response: Response) -> Iterable[Any]:
-        body = _sitemap_body(response)
-        if body is None:
-            self._stat("arsip/errors")
-            self._failure(response.url, "not a sitemap (or too large)")
-            return
-        try:
-            etree.fromstring(body, parser=STRICT_XML_PARSER)
-        except etree.XMLSyntaxError as exc:
-            # recorded, and what can be recovered from it is still used
-            self._stat("arsip/errors")
-            self._failure(response.url, f"malformed sitemap: {exc}")
-        try:
-            sitemap = Sitemap(body)
-        except Exception as exc:  # noqa: BLE001 - beyond recovery
-            self._failure(response.url, f"unreadable sitemap: {exc}")
-            return
-        locs = islice((loc for entry in sitemap if (loc := entry.get("loc"))),
-                      MAX_SITEMAP_ENTRIES)
-        if sitemap.type == "sitemapindex":
-            for loc in locs:
-                yield self._meta_request(loc, self.parse_sitemap)
-        else:
-            yield from self._follow_all(locs, kind="candidate", depth=1)
-
-    def parse_feed(self, response: Response) -> Iterable[Any]:
-        try:
-            root = etree.fromstring(response.body, parser=FEED_PARSER)
-        except (etree.XMLSyntaxError, ValueError) as exc:
-            root = None
-            reason = str(exc)
-        else:
-            reason = "empty or not XML"
-        if root is None:
-            self._stat("arsip/errors")
-            self._failure(response.url, f"malformed feed: {reason}")
-            return
-        links = root.xpath("//*[local-name()='item']/*[local-name()='link']/text()")
-        links += root.xpath(
-            "//*[local-name()='entry']/*[local-name()='link']"
-            "[not(@rel) or @rel='alternate']/@href"
-        )
-        yield from self._follow_all(
-            (urljoin(response.url, str(link).strip()) for link in links[:MAX_SITEMAP_ENTRIES]),
-            kind="candidate", depth=1)
-
     # -- errors ----------------------------------------------------------------------
     def on_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
@@ -619,21 +402,6 @@ def _headers(response: Response) -> dict[str, str]:
         key = name.decode("latin-1")
         out[key] = b", ".join(values).decode("latin-1")
     return out
-
-
-def _sitemap_body(response: Response) -> bytes | None:
-    body = response.body
-    if body[:2] == b"\x1f\x8b":
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(body)) as f:
-                body = f.read(MAX_SITEMAP_BYTES + 1)
-        except (OSError, EOFError):
-            return None
-        if len(body) > MAX_SITEMAP_BYTES:
-            return None
-    if b"<urlset" not in body[:4096] and b"<sitemapindex" not in body[:4096]:
-        return None
-    return body
 
 
 def _reason(failure: Failure) -> str:
