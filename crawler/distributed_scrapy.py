@@ -1,20 +1,19 @@
-"""The Scrapy side of a worker: scheduler, lease tracking, shared politeness, pipeline, stats.
+"""The Scrapy side of a worker: its scheduler, on the run's shared Redis queue.
 
 - ``DistributedScheduler`` (on scrapy-redis's ``Scheduler``): the run's Redis queue instead
-  of a local one. ``enqueue_request`` claims the request's arsip key and pushes it in one
-  atomic step; ``next_request`` leases a request. A leased request is held until all it
-  produced is durable: the spider middleware ``LeaseMiddleware`` counts the requests and
-  articles a response yields (the errbacks of ``WorkerSpider`` do the same for failures);
-  the request is acknowledged when its child requests are queued and its articles written
-  (``LeasedArchivePipeline``). A retry or redirect takes its parent's place in the queue
-  (a redirect claims its target's key, as a link to it would); a request that a
-  ``request_scheduled`` handler drops before the queue (off-site, refused) releases what
-  it held. A worker leases no more than it downloads at once (its per-site concurrency).
-  On close (SIGTERM) every request still held goes back to the queue.
-- ``SharedRateLimit``: a downloader middleware reserving each download's slot in a per-host
-  Redis key, so that N workers together keep a site's ``download_delay``.
-- ``DistributedRunRecorder``: per-worker stats in Redis, the run's totals in its record; the
-  run is ended (``finished``) by the first worker that sees its queue drained.
+  of a local one (``crawler.distributed_queue.LeasedQueue``). ``enqueue_request`` claims
+  the request's arsip key and pushes it in one atomic step; ``next_request`` leases a
+  request. A leased request is held until all it produced is durable: the spider middleware
+  ``LeaseMiddleware`` (``crawler.distributed_middlewares``) counts the requests and articles
+  a response yields (the errbacks of ``WorkerSpider`` do the same for failures); the request
+  is acknowledged when its child requests are queued and its articles written
+  (``crawler.distributed_archive.LeasedArchivePipeline``). A retry or redirect takes its
+  parent's place in the queue (a redirect claims its target's key, as a link to it would); a
+  request that a ``request_scheduled`` handler drops before the queue (off-site, refused)
+  releases what it held. A worker leases no more than it downloads at once (its per-site
+  concurrency). On close (SIGTERM) every request still held goes back to the queue.
+- Shared politeness (``SharedRateLimit``) is in ``crawler.distributed_middlewares``; the
+  run's stats and end (``DistributedRunRecorder``) in ``crawler.distributed_archive``.
 """
 
 from __future__ import annotations
@@ -22,130 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy_redis import picklecompat
-from scrapy_redis.queue import Base as RedisQueueBase
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
-from crawler.distributed import (
-    RunKeys,
-    Scripts,
-    connect,
-    end_run,
-    make_member,
-    member_payload,
-    publish_stats,
-    rate_wait,
-)
-from crawler.extensions import RunRecorder
-from crawler.pipelines import ArchivePipeline
-from crawler.request_codec import PRIVATE_META as PRIVATE_META
-from crawler.request_codec import decode_request, encode_request
+from crawler.distributed_keys import RunKeys
+from crawler.distributed_queue import LeasedQueue, Released
+from crawler.distributed_redis import connect
+from crawler.distributed_scripts import Scripts, member_payload
 
 logger = logging.getLogger(__name__)
-
-MAX_RESERVATIONS = 5  # a request woken too late for its slot takes another, this many times
-
-
-@dataclass(frozen=True)
-class Released:
-    """What a page had cut at a limit, released by a shorter way to it (JSON, or None)."""
-
-    related: bytes | None
-    links: bytes | None
-
-
-def _released(out: list[bytes]) -> Released:
-    return Released(related=out[0] or None, links=out[1] or None)
-
-
-class LeasedQueue(RedisQueueBase):
-    """A run's request queue with leases (scrapy-redis's queue base: encoding, key)."""
-
-    def __init__(self, server: Any, spider: Any, keys: RunKeys, scripts: Scripts,
-                 lease_ms: int) -> None:
-        super().__init__(server, spider, keys.queue, serializer=picklecompat)
-        self.keys = keys
-        self.scripts = scripts
-        self.lease_ms = lease_ms
-
-    def __len__(self) -> int:
-        return int(self.server.zcard(self.keys.queue))
-
-    def push(self, request: Request, claim: str = "",  # type: ignore[override]
-             reach: tuple[int | str, int | str] = ("", "")) -> bool | Released:
-        """Queue ``request`` unless ``claim`` is taken: True, False, or (a page claimed
-        before, reached now by a shorter way: ``reach`` is its related-link hop and listing
-        depth) what that page had cut and may now follow."""
-        member = make_member(request.priority, encode_request(request, self.spider))
-        out = self.scripts.push(keys=self.keys.claim_keys(),
-                                args=[claim, -request.priority, member, *reach,
-                                      *self._limits()])
-        return _released(out) if isinstance(out, list) else bool(out)
-
-    def shorter_way(self, key: str, hop: int, depth: int | None) -> Released | None:
-        """``key`` (claimed) reached again by ``hop`` related links and at listing ``depth``
-        (None: as a related link): what it had cut, when that is a shorter way."""
-        out = self.scripts.shorter(keys=self.keys.hop_keys(),
-                                   args=[key, hop, "" if depth is None else depth,
-                                         *self._limits()])
-        return _released(out) if isinstance(out, list) else None
-
-    def store_cut(self, key: str, *, related: bool, limit: int, links: bytes) -> int | None:
-        """Keep what ``key``'s page cut at ``limit`` (its article's related links, or its
-        links); or, when a shorter way to it arrived meanwhile, its count now (hops or
-        depth): the caller follows them."""
-        keys = ([self.keys.hops, self.keys.cut] if related
-                else [self.keys.depths, self.keys.cutlinks])
-        best = int(self.scripts.cut(keys=keys, args=[key, limit, links]))
-        return None if best < 0 else best
-
-    def _limits(self) -> tuple[int, int]:
-        options = self.spider.options
-        return options.related_depth, options.depth
-
-    def pop(self, timeout: int = 0) -> tuple[bytes, Request] | None:  # type: ignore[override]
-        member = self.scripts.lease(keys=[self.keys.queue, self.keys.inflight],
-                                    args=[self.lease_ms])
-        if member is None:
-            return None
-        try:
-            return member, decode_request(member_payload(member), self.spider)
-        except Exception as exc:  # noqa: BLE001 - a request no worker can read: dropped
-            logger.error("dropping an unreadable queued request: %s", exc)
-            self.ack(member)
-            return self.pop()
-
-    def ack(self, member: bytes) -> None:
-        self.server.zrem(self.keys.inflight, member)
-
-    def renew(self, members: list[bytes]) -> int:
-        if not members:
-            return 0
-        return int(self.scripts.renew(keys=[self.keys.inflight], args=[self.lease_ms, *members]))
-
-    def give_back(self, members: list[bytes]) -> int:
-        if not members:
-            return 0
-        return int(self.scripts.give_back(keys=[self.keys.inflight, self.keys.queue],
-                                          args=members))
-
-    def reap(self) -> int:
-        return int(self.scripts.reap(keys=[self.keys.inflight, self.keys.queue,
-                                           self.keys.requeued]))
-
-    def drained(self) -> int:
-        return int(self.scripts.drained(keys=[self.keys.queue, self.keys.inflight,
-                                              self.keys.finished]))
-
-    def clear(self) -> None:  # never: the queue is shared by every worker
-        pass
 
 
 class DistributedScheduler(RedisScheduler):
@@ -348,162 +237,3 @@ def _url_of(member: bytes) -> str | None:
 
 def leases(crawler: Crawler) -> DistributedScheduler | None:
     return getattr(crawler.spider, "leases", None)
-
-
-class LeaseMiddleware:
-    """Spider middleware: count what a leased response yields (outermost: order 1)."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> LeaseMiddleware:
-        return cls(crawler)
-
-    def process_spider_output(self, response: Any, result: Any) -> Any:
-        sched = leases(self.crawler)
-        lease = _lease_of(response)
-        try:
-            for out in result:
-                if sched is not None:
-                    sched.adopt(out, lease)
-                yield out
-        finally:
-            if sched is not None:
-                sched.release(lease)
-
-    async def process_spider_output_async(self, response: Any, result: Any) -> Any:
-        sched = leases(self.crawler)
-        lease = _lease_of(response)
-        try:
-            async for out in result:
-                if sched is not None:
-                    sched.adopt(out, lease)
-                yield out
-        finally:
-            if sched is not None:
-                sched.release(lease)
-
-
-def _lease_of(response: Any) -> bytes | None:
-    request = getattr(response, "request", None)
-    return request.meta.get("arsip_lease") if request is not None else None
-
-
-class SharedRateLimit:
-    """Downloader middleware: one download slot per delay per host, fleet-wide.
-
-    The delay is the host's politeness floor (``crawler.politeness.PolitenessMiddleware``:
-    the site's ``download_delay``, or robots.txt's Crawl-delay when larger), else
-    ``ARSIP_SHARED_DELAY``. Each download reserves the host's next slot in Redis (on the Redis
-    clock) and waits for it, so N workers together keep the delay a single crawl keeps.
-    """
-
-    def __init__(self, crawler: Crawler, server: Any, delay: float) -> None:
-        self.crawler = crawler
-        self.server = server
-        self.scripts = Scripts(server)
-        self.delay = delay
-        self._politeness: Any = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> SharedRateLimit:
-        url = crawler.settings.get("ARSIP_REDIS_URL")
-        if not url:
-            raise NotConfigured("no Redis URL")
-        return cls(crawler, connect(url), crawler.settings.getfloat("ARSIP_SHARED_DELAY", 0.0))
-
-    def floor(self, request: Request) -> float:
-        if self._politeness is None:
-            self._politeness = _politeness(self.crawler) or False
-        if self._politeness:
-            return max(self.delay, self._politeness.floor(request))
-        return self.delay
-
-    async def process_request(self, request: Request) -> None:
-        delay = self.floor(request)
-        if delay <= 0:
-            return None
-        host = (urlsplit(request.url).hostname or "").lower()
-        slack = min(0.05, delay / 4)
-        for _ in range(MAX_RESERVATIONS):
-            wait = await asyncio.to_thread(rate_wait, self.server, self.scripts, host, delay)
-            if wait <= 0:
-                return None
-            loop = asyncio.get_running_loop()
-            woke = loop.time()
-            await asyncio.sleep(wait)
-            # a busy event loop can wake us well after our slot, when the next worker's
-            # slot is near: then the slot is lost, and we take the next free one
-            if loop.time() - woke - wait <= slack:
-                return None
-        return None
-
-
-def _politeness(crawler: Crawler) -> Any:
-    try:
-        from crawler.politeness import PolitenessMiddleware
-    except ImportError:
-        return None
-    downloader = getattr(crawler.engine, "downloader", None)
-    for mw in getattr(getattr(downloader, "middleware", None), "middlewares", ()):
-        if isinstance(mw, PolitenessMiddleware):
-            return mw
-    return None
-
-
-class LeasedArchivePipeline(ArchivePipeline):
-    """The archive pipeline; a written article releases the lease of the page it came from."""
-
-    def _batch_done(self, fut: asyncio.Future[Any], batch: list[Any]) -> None:
-        super()._batch_done(fut, batch)
-        if fut.cancelled() or fut.exception() is not None:
-            return  # not written: the leases are returned to the queue when the worker stops
-        sched = leases(self.crawler)
-        if sched is not None:
-            for item in batch:
-                sched.release(getattr(item, "_arsip_lease", None))
-
-
-class DistributedRunRecorder(RunRecorder):
-    """Per-worker stats in Redis, run totals in the run record; ends the run once."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        super().__init__(crawler)
-        from crawler.distributed import worker_id
-
-        self.worker_id = crawler.settings.get("ARSIP_WORKER_ID") or worker_id()
-        self.redis_url = crawler.settings.get("ARSIP_REDIS_URL")
-        self.server: Any = None
-        self.worker_status = "running"
-
-    def spider_opened(self) -> None:
-        self.server = connect(self.redis_url)
-        super().spider_opened()
-
-    def stats(self) -> dict[str, Any]:
-        out = super().stats()
-        out["worker_status"] = self.worker_status
-        out["claimed_elsewhere"] = int(self.crawler.stats.get_value(  # type: ignore[union-attr]
-            "arsip/claimed_elsewhere", 0) or 0)
-        return out
-
-    def _write(self, stats: dict[str, Any], status: str | None) -> None:
-        finished = status == "finished"
-        if status:
-            stats["worker_status"] = "finished" if finished else self.worker_status
-        publish_stats(self.server, self.engine, self.run_id, self.worker_id, stats,
-                      finished=finished)
-        if finished:
-            end_run(self.server, self.run_id)
-
-    async def spider_closed(self, reason: str) -> None:
-        sched = leases(self.crawler)
-        ended = sched is not None and sched.run_ended
-        if reason == "finished" and not ended:
-            reason = "stopped"  # closed without the run being drained: not the run's end
-        # a worker's own end (SIGTERM, a database error) is not the run's: others go on
-        self.final_status = "finished" if ended else None
-        if not ended:
-            self.worker_status = "interrupted" if reason == "shutdown" else "stopped"
-        await super().spider_closed(reason)

@@ -55,17 +55,17 @@ def worker_settings(cfg: WorkerConfig, options: Any, run_id: int, site_id: int,
         s["CONCURRENT_REQUESTS_PER_DOMAIN"] = cfg.concurrency
     # the one-machine components, with the distributed ones in place of the local ones
     s["EXTENSIONS"] = {**s.get("EXTENSIONS", {}), "crawler.extensions.RunRecorder": None,
-                       "crawler.distributed_scrapy.DistributedRunRecorder": 200}
+                       "crawler.distributed_archive.DistributedRunRecorder": 200}
     pipelines = {k: v for k, v in s.get("ITEM_PIPELINES", {}).items()
                  if k != "crawler.pipelines.ArchivePipeline"}
-    s["ITEM_PIPELINES"] = {**pipelines, "crawler.distributed_scrapy.LeasedArchivePipeline": 300}
+    s["ITEM_PIPELINES"] = {**pipelines, "crawler.distributed_archive.LeasedArchivePipeline": 300}
     s["SPIDER_MIDDLEWARES"] = {**s.get("SPIDER_MIDDLEWARES", {}),
-                               "crawler.distributed_scrapy.LeaseMiddleware": 1}
+                               "crawler.distributed_middlewares.LeaseMiddleware": 1}
     # after RobotsTxtMiddleware and PolitenessMiddleware: the host's delay (the site's, or
     # robots.txt's Crawl-delay when larger) is then known, and is kept fleet-wide
     s["DOWNLOADER_MIDDLEWARES"] = {**s.get("DOWNLOADER_MIDDLEWARES", {}),
                                    "crawler.robots_gate.RobotsGate": 95,
-                                   "crawler.distributed_scrapy.SharedRateLimit": 950}
+                                   "crawler.distributed_middlewares.SharedRateLimit": 950}
     s.update({
         "SCHEDULER": "crawler.distributed_scrapy.DistributedScheduler",
         # the site's delay is kept fleet-wide by SharedRateLimit, at the moment a request

@@ -17,9 +17,10 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 from crawler.distributed import RunKeys, connect, member_payload
-from crawler.distributed_scrapy import DistributedScheduler, LeasedQueue, decode_request
+from crawler.distributed_scrapy import DistributedScheduler, LeasedQueue
 from crawler.extraction.article import ExtractedArticle, RelatedLink
 from crawler.options import from_url
+from crawler.request_codec import decode_request
 from crawler.spiders.worker import WorkerSpider
 from tests.spider_helpers import parse as parse_page
 

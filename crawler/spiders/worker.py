@@ -95,7 +95,7 @@ class WorkerSpider(NewsSpider):
         return self._release(None, links, 0, depth)
 
     def follow_released(self, released: Any, hop: int, depth: int | None) -> list[Request]:
-        """Requests for what a shorter way to a page released (``crawler.distributed_scrapy.
+        """Requests for what a shorter way to a page released (``crawler.distributed_queue.
         Released``: the JSON of ``_store_cut`` and ``_store_cut_links``)."""
         related = None
         if released.related:
