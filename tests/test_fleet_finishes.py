@@ -137,7 +137,7 @@ def test_fleet_finishes_its_run_and_fetches_each_url_once(
     assert fetched[f"127.0.0.1{BROKEN}"] == reference["fetched"][f"127.0.0.1{BROKEN}"] > 1
     assert fetched[f"127.0.0.1{redirect_target}"] == 1
     assert fetched[f"127.0.0.1{MISSING}"] == 1  # linked, and the target of a redirect
-    # the same pages as one machine (which fetches those two twice today). The one
+    # the same pages as one machine (which fetches those two once too). The one
     # timing-dependent difference, either way (as in tests/test_workers.py): an article's
     # plain URL met while its "?page=all" view is in flight is skipped by whoever has
     # archived the view's article by then, and fetched otherwise; the archive is the same

@@ -13,7 +13,8 @@ run, reaches every story an uninterrupted crawl does.
 The spider is assembled from mixins, each a module of its own: ``crawler.spiders.hops``
 (the pages' hop and depth counts and what they cut at a limit), ``crawler.spiders.
 stored_links`` (archived articles and their stored links), ``crawler.spiders.discovery``
-(robots.txt, sitemaps, feeds); ``crawler.spiders.fetch_keys`` says what a URL is fetched as.
+(robots.txt, sitemaps, feeds), ``crawler.spiders.redirects`` (a redirect's target counts
+with its source); ``crawler.spiders.fetch_keys`` says what a URL is fetched as.
 This module routes: requests (``_follow``), pages, multi-page articles, items, errors.
 """
 
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -40,6 +42,7 @@ from crawler.options import CrawlOptions
 from crawler.spiders.discovery import Discovery
 from crawler.spiders.fetch_keys import fetch_key, request_url
 from crawler.spiders.hops import HopBook
+from crawler.spiders.redirects import Redirects
 from crawler.spiders.stored_links import StoredLinks
 from crawler.urls import canonicalize, identity_key
 
@@ -65,7 +68,7 @@ class MergeState:
     urls: list[str] = field(default_factory=list)
 
 
-class NewsSpider(HopBook, StoredLinks, Discovery, Spider):
+class NewsSpider(HopBook, StoredLinks, Discovery, Redirects, Spider):
     name = "arsip"
 
     def __init__(self, options: CrawlOptions, **kwargs: Any) -> None:
@@ -79,6 +82,13 @@ class NewsSpider(HopBook, StoredLinks, Discovery, Spider):
         self.scheduled = 0
         self._pool: Any = None
         self._db_gone = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # a redirect's target counts with its source (``crawler.spiders.redirects``)
+        crawler.signals.connect(spider.redirect_scheduled, signal=signals.request_scheduled)
+        return spider
 
     # -- components ------------------------------------------------------------------
     @property
