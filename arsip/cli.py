@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "stats",
     "worker",
     "bench",
+    "serve",
 ]
 
 

@@ -92,12 +92,15 @@ def _jobs_and_runs() -> tuple[dict[str, Any] | None, dict[str, Any], list[Any]]:
     return jobs, last, daemons
 
 
-def schedule_rows() -> tuple[list[dict[str, Any]], list[Any]]:
+def schedule_rows(cfg: Any = None, read: tuple[dict[str, Any] | None, dict[str, Any], list[Any]]
+                  | None = None) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The configured sites' schedule rows and the live daemons; ``read`` is the job store,
+    last runs and daemons when the caller has read them already (the web view)."""
     import scheduler
     from arsip.commands._common import settings
 
-    cfg = settings()
-    jobs, last, daemons = _jobs_and_runs()
+    cfg = cfg or settings()
+    jobs, last, daemons = read if read is not None else _jobs_and_runs()
     now = datetime.now(UTC)
     rows = []
     for site in cfg.sites:

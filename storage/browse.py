@@ -1,0 +1,177 @@
+"""Search results a page at a time (the web view): keyset pagination, facets, copies.
+
+Two orders:
+
+- ``newest``: the most recently archived matches first (article id descending). A page is
+  the next ``limit`` matches below the last id shown, read straight off the full-text index
+  in id order (FTS5 rowid / the primary key), so page 500 costs what page 1 costs: no
+  OFFSET scan.
+- ``relevance``: :func:`storage.search.rank` (BM25 / ts_rank over its bounded candidate
+  set, the same ranking as ``arsip search``); a page is the next ``limit`` below the last
+  (score, id) shown.
+
+Facets (counts per site, language, section, author, year) are counted over the newest
+``FACET_CAP`` matches at most, so that a term found in half of a large archive still
+answers in milliseconds; ``facets_capped`` says when the counts are of that sample.
+Near-duplicates are folded under their original: hidden from the results (as in
+``arsip search``), each hit carrying the number of its copies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.orm import Session
+
+from storage.filters import ArticleFilter
+from storage.models import Article, UTCDateTime
+from storage.query_parser import Query, to_fts5, to_tsquery
+from storage.search import CANDIDATES, SearchHit, rank, snippet
+
+ORDERS = ("newest", "relevance")
+FACET_CAP = 1000
+FACET_VALUES = 12  # values shown per facet
+# snippet highlight markers: Unicode private-use characters, removed from the text first, so
+# that a caller can escape the snippet and then turn them into markup
+MARK = ("\ue000", "\ue001")
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    copies: dict[int, int]  # hit id -> number of near-duplicates folded under it
+    next_after: tuple[float, int] | None  # (score, id) of the last hit when there is more
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    matches: int = 0  # matches counted (at most FACET_CAP)
+    facets_capped: bool = False
+
+
+def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
+               before: int | None, limit: int) -> list[int]:
+    """Ids of the matches below ``before`` (any id when None), highest first."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        where, params, binds = filters.sql(session, id_column="+articles_fts.rowid")
+        join = " JOIN articles AS a ON a.id = articles_fts.rowid" if filters.needs_row() else ""
+        if before is not None:
+            where.append("articles_fts.rowid < :before")
+            params["before"] = before
+        sql = (f"SELECT articles_fts.rowid FROM articles_fts{join} "
+               "WHERE articles_fts MATCH :match"
+               + "".join(f" AND {w}" for w in where)
+               + " ORDER BY articles_fts.rowid DESC LIMIT :n")
+        params.update(match=to_fts5(query), n=limit)
+    elif dialect == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        where, params, binds = filters.sql(session)
+        if before is not None:
+            where.append("a.id < :before")
+            params["before"] = before
+        sql = ("SELECT a.id FROM articles AS a "
+               "WHERE a.search_vector @@ to_tsquery('simple', :q)"
+               + "".join(f" AND {w}" for w in where)
+               + " ORDER BY a.id DESC LIMIT :n")
+        params.update(q=to_tsquery(query), n=limit)
+    else:
+        raise NotImplementedError(f"no full-text search on {dialect}")
+    return list(session.execute(text(sql).bindparams(*binds), params).scalars())
+
+
+def hits_of(session: Session, query: Query, scores: dict[int, float]) -> list[SearchHit]:
+    """The hits (title, site, snippet with :data:`MARK` highlights) of ``scores``' ids."""
+    if not scores:
+        return []
+    details = text(
+        "SELECT a.id, a.canonical_url, a.title, a.published, a.published_local, a.body, "
+        "s.name AS site FROM articles AS a JOIN sites AS s ON s.id = a.site_id "
+        "WHERE a.id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
+    hits = []
+    for row in session.execute(details, {"ids": list(scores)}):
+        body = (row.body or "").replace(MARK[0], "").replace(MARK[1], "")
+        hits.append(SearchHit(id=row.id, url=row.canonical_url, title=row.title,
+                              published=row.published, published_local=row.published_local,
+                              site=row.site, snippet=snippet(body, query, highlight=MARK),
+                              score=scores[row.id]))
+    return hits
+
+
+def copies_of(session: Session, ids: list[int]) -> dict[int, int]:
+    """How many near-duplicates each of ``ids`` has."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Article.duplicate_of_id, func.count())
+        .where(Article.duplicate_of_id.in_(ids)).group_by(Article.duplicate_of_id)
+    ).all()
+    return {int(original): int(count) for original, count in rows if original is not None}
+
+
+def facets(session: Session, query: Query, filters: ArticleFilter, *,
+           cap: int = FACET_CAP) -> tuple[dict[str, list[tuple[str, int]]], int, bool]:
+    """({facet: [(value, count)]}, matches counted, capped) over the newest ``cap`` matches."""
+    ids = newest_ids(session, query, filters, before=None, limit=cap + 1)
+    capped = len(ids) > cap
+    ids = ids[:cap]
+    counters: dict[str, Counter[str]] = {k: Counter() for k in
+                                          ("site", "language", "section", "author", "year")}
+    stmt = text(
+        "SELECT s.name AS site, a.language, a.section, a.authors, a.published "
+        "FROM articles AS a JOIN sites AS s ON s.id = a.site_id WHERE a.id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
+    for start in range(0, len(ids), 500):
+        for row in session.execute(stmt, {"ids": ids[start:start + 500]}):
+            counters["site"][row.site] += 1
+            if row.language:
+                counters["language"][row.language] += 1
+            if row.section:
+                counters["section"][row.section] += 1
+            authors = row.authors
+            if isinstance(authors, str):  # a JSON column read through text()
+                try:
+                    authors = json.loads(authors)
+                except ValueError:
+                    authors = []
+            for author in set(authors or []):
+                counters["author"][str(author)] += 1
+            if row.published is not None:
+                counters["year"][str(row.published.year)] += 1
+    result = {name: sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+              for name, counter in counters.items()}
+    return result, len(ids), capped
+
+
+def search_page(session: Session, query: Query, filters: ArticleFilter, *,
+                order: str = "newest", after: tuple[float, int] | None = None,
+                limit: int = 20, with_facets: bool = True) -> SearchPage:
+    """One page of results for ``query`` after the (score, id) ``after`` of the last page.
+
+    Raises NotFound for an unknown site filter.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r} (one of {', '.join(ORDERS)})")
+    if order == "newest":
+        ids = newest_ids(session, query, filters, before=after[1] if after else None,
+                         limit=limit + 1)
+        more = len(ids) > limit
+        ids = ids[:limit]
+        hits = hits_of(session, query, {i: 0.0 for i in ids})
+        hits.sort(key=lambda h: -h.id)
+    else:
+        scores = rank(session, query, filters, CANDIDATES, CANDIDATES)
+        ordered = sorted(scores.items(), key=lambda kv: (-kv[1], -kv[0]))
+        if after is not None:
+            ordered = [(i, s) for i, s in ordered if (s, i) < after]
+        more = len(ordered) > limit
+        page = dict(ordered[:limit])
+        hits = hits_of(session, query, page)
+        hits.sort(key=lambda h: (-h.score, -h.id))
+    next_after = (hits[-1].score, hits[-1].id) if more and hits else None
+    result = SearchPage(hits=hits, copies=copies_of(session, [h.id for h in hits]),
+                        next_after=next_after)
+    if with_facets:
+        result.facets, result.matches, result.facets_capped = facets(session, query, filters)
+    return result

@@ -1,0 +1,85 @@
+"""Sites (``/sites``): per site its articles, runs, failures, schedule and a 90-day chart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from storage.dashboard import articles_per_day, recent_runs
+from storage.models import utcnow
+from storage.queries import site_stats
+from storage.schedule import last_runs, live_daemons, run_dict, stored_jobs
+from web.http import page
+from web.state import WebState, state_of
+from web.svg import BAR_WIDTH, CHART_HEIGHT, day_bars
+
+DAYS = 90
+
+
+def schedules(state: WebState, session: Session) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    """{site: schedule row of `arsip schedule`} and the live daemons."""
+    from arsip.commands.schedule import schedule_rows
+
+    read = (stored_jobs(state.engine), last_runs(session), live_daemons(session))
+    try:
+        cfg = state.config()
+    except Exception:  # noqa: BLE001 - a broken config file: the archive is still shown
+        return {}, read[2]
+    rows, daemons = schedule_rows(cfg, read)
+    return {row["site"]: row for row in rows}, daemons
+
+
+def _sites(state: WebState, session: Session) -> dict[str, Any]:
+    stats = site_stats(session)
+    runs = recent_runs(session, per_site=5)
+    per_day = articles_per_day(session, days=DAYS)
+    plan, daemons = schedules(state, session)
+    return {"stats": stats, "runs": runs, "per_day": per_day, "plan": plan,
+            "daemons": daemons}
+
+
+def sites(request: Request) -> Response:
+    state = state_of(request)
+    got = state.read(lambda s: _sites(state, s))
+    today = utcnow().date()
+    rows = []
+    names = [r["site"] for r in got["stats"]]
+    names += [n for n in got["plan"] if n not in names]
+    by_name = {r["site"]: r for r in got["stats"]}
+    for name in names:
+        stats = by_name.get(name) or {"site": name, "articles": 0}
+        plan = got["plan"].get(name, {})
+        runs = [run_dict(r, name) for r in got["runs"].get(name, [])]
+        counts = got["per_day"].get(name, {})
+        bars, peak = day_bars(counts, days=DAYS, today=today)
+        failures = [r for r in runs if r["status"] not in ("finished", "running")
+                    or (r["stats"] or {}).get("errors")]
+        rows.append({
+            **stats,
+            "schedule": plan.get("schedule"), "next_run": plan.get("next_run"),
+            "next_run_source": plan.get("next_run_source"),
+            "last_run": runs[0] if runs else None,
+            "recent_runs": runs, "failures": failures,
+            "articles_per_day": {d.isoformat(): c for d, c in sorted(counts.items())},
+            "bars": bars, "peak": peak,
+        })
+    data = {"sites": [{k: v for k, v in r.items() if k not in ("bars", "peak")} for r in rows],
+            "daemon": _daemon(got["daemons"])}
+    context = {"rows": rows, "daemon": data["daemon"], "chart_w": DAYS * BAR_WIDTH,
+               "chart_h": CHART_HEIGHT, "days": DAYS}
+    return page(request, "sites.html", context, data)
+
+
+def _daemon(daemons: list[Any]) -> dict[str, Any]:
+    if not daemons:
+        return {"running": False}
+    d = daemons[0]
+    return {"running": True, "pid": d.pid, "hostname": d.hostname, "started_at": d.started_at,
+            "seen_at": d.seen_at}
+
+
+ROUTES = [Route("/sites", sites), Route("/api/sites", sites)]
