@@ -21,6 +21,23 @@ def ping(session: Session) -> bool:
     return session.execute(text("SELECT 1")).scalar() == 1
 
 
+def site_counts(session: Session) -> dict[str, tuple[int, int]]:
+    """{site: (articles, near-duplicates)}, every site (through the indexes only)."""
+    counts = {name: (0, 0) for name in site_names(session)}
+    names = dict(session.execute(select(Site.id, Site.name)).all())
+    articles = dict(session.execute(
+        select(Article.site_id, func.count()).group_by(Article.site_id)).all())
+    # the duplicates through the duplicate_of_id index (testing the column row by row would
+    # read every article's row, body included, on SQLite)
+    dups = dict(session.execute(
+        select(Article.site_id, func.count())
+        .where(Article.id.in_(select(Article.id).where(Article.duplicate_of_id.is_not(None))))
+        .group_by(Article.site_id)).all())
+    for site_id, name in names.items():
+        counts[name] = (int(articles.get(site_id, 0)), int(dups.get(site_id, 0)))
+    return counts
+
+
 def site_names(session: Session) -> list[str]:
     return list(session.scalars(select(Site.name).order_by(Site.name)))
 

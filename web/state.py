@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,6 +27,28 @@ class WebState:
     config_loader: Callable[[], Any] | None = None
     _writer: Engine | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cached(self, key: str, ttl: float, fn: Callable[[Session], T]) -> T:
+        """``read(fn)``, computed at most every ``ttl`` seconds: while one request computes a
+        stale value again, the others are served the previous one."""
+        now = time.monotonic()
+        entry = self._cache.get(key)
+        if entry is not None and now - entry[0] < ttl:
+            return entry[1]  # type: ignore[no-any-return]
+        if entry is not None and not self._cache_lock.acquire(blocking=False):
+            return entry[1]  # type: ignore[no-any-return]
+        if entry is None:
+            self._cache_lock.acquire()
+        try:
+            entry = self._cache.get(key)
+            if entry is None or time.monotonic() - entry[0] >= ttl:
+                entry = (time.monotonic(), self.read(fn))
+                self._cache[key] = entry
+            return entry[1]  # type: ignore[no-any-return]
+        finally:
+            self._cache_lock.release()
 
     def read(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` in a read-only session (called from a threadpool endpoint)."""

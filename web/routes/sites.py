@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from storage.dashboard import articles_per_day, recent_runs
+from storage.dashboard import articles_per_day, recent_runs, site_counts
 from storage.models import utcnow
 from storage.queries import site_stats
 from storage.schedule import last_runs, live_daemons, run_dict, stored_jobs
@@ -18,6 +18,7 @@ from web.state import WebState, state_of
 from web.svg import BAR_WIDTH, CHART_HEIGHT, day_bars
 
 DAYS = 90
+SLOW_TTL = 60.0  # seconds
 
 
 def schedules(state: WebState, session: Session) -> tuple[dict[str, dict[str, Any]], list[Any]]:
@@ -34,17 +35,21 @@ def schedules(state: WebState, session: Session) -> tuple[dict[str, dict[str, An
 
 
 def _sites(state: WebState, session: Session) -> dict[str, Any]:
-    stats = site_stats(session)
+    stats = [{"site": name, "articles": count, "near_duplicates": dups}
+             for name, (count, dups) in site_counts(session).items()]
     runs = recent_runs(session, per_site=5)
-    per_day = articles_per_day(session, days=DAYS)
     plan, daemons = schedules(state, session)
-    return {"stats": stats, "runs": runs, "per_day": per_day, "plan": plan,
-            "daemons": daemons}
+    return {"stats": stats, "runs": runs, "plan": plan, "daemons": daemons}
 
 
 def sites(request: Request) -> Response:
     state = state_of(request)
     got = state.read(lambda s: _sites(state, s))
+    # the chart and `arsip stats`'s figures read many rows: computed at most once a minute
+    # (the article counts and runs above are current)
+    got["per_day"] = state.cached("per_day", SLOW_TTL, lambda s: articles_per_day(s, days=DAYS))
+    slow = {row["site"]: row for row in state.cached("site_stats", SLOW_TTL, site_stats)}
+    got["stats"] = [{**slow.get(row["site"], {}), **row} for row in got["stats"]]
     today = utcnow().date()
     rows = []
     names = [r["site"] for r in got["stats"]]
