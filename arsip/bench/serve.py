@@ -27,6 +27,7 @@ from arsip.output import dumps
 
 GOALS = {"search_p95_ms": 300.0, "article_p95_ms": 300.0}
 KINDS = ("search", "article", "sites")
+WRITER_SITE = "bench-writer"
 
 
 def register(sub: Any, common: Any) -> None:
@@ -80,7 +81,7 @@ class Writer(threading.Thread):
                  "baru rencana pembangunan daerah tahun depan").split()
         try:
             with Session(engine) as s, s.begin():
-                site_id = ensure_site(s, "bench-writer")
+                site_id = ensure_site(s, WRITER_SITE)
             n = 0
             while not self.stop.wait(0.2):
                 try:
@@ -98,6 +99,23 @@ class Writer(threading.Thread):
                     self.errors.append(str(exc).splitlines()[0][:200])
         finally:
             engine.dispose()
+
+
+def remove_written(url: str) -> None:
+    """Delete what the writer stored (its site, with everything that cascades from it), so
+    that a kept --sqlite-file holds the N articles it was built with."""
+    from sqlalchemy import delete
+    from sqlalchemy.orm import Session
+
+    from storage.engine import open_archive
+    from storage.models import Site
+
+    engine = open_archive(url)
+    try:
+        with Session(engine) as s, s.begin():
+            s.execute(delete(Site).where(Site.name == WRITER_SITE))
+    finally:
+        engine.dispose()
 
 
 def load(base: str, clients: int, duration: float, n: int, queries: list[str],
@@ -221,6 +239,8 @@ def run(args: Any) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if args.sqlite_file:
+            remove_written(target)
     finally:
         if cleanup:
             cleanup()
