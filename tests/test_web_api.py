@@ -424,3 +424,15 @@ def test_serve_cli_refuses_bad_options(cli: Any, tmp_path: Path, database_url: s
     res = cli("serve", "--token-file", str(tmp_path / "missing"))
     assert res.returncode == 2 and "cannot read token file" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_demo_ends_with_how_to_browse_it(cli: Any, database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "arsip.toml").touch()
+    res = cli("demo", "--workers", "1")
+    assert res.returncode == 0, res.stderr
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("browse it: arsip") and "serve" in last
+    assert "http://127.0.0.1:8080/" in last
+    with make_client(database_url) as c:  # what it archived, in the web view
+        hits = c.get("/api/search", params={"q": "kazakhstan"}).json()["results"]
+        assert hits and c.get(f"/articles/{hits[0]['id']}").status_code == 200
