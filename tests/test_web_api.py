@@ -436,3 +436,35 @@ def test_demo_ends_with_how_to_browse_it(cli: Any, database_url: str, tmp_path: 
     with make_client(database_url) as c:  # what it archived, in the web view
         hits = c.get("/api/search", params={"q": "kazakhstan"}).json()["results"]
         assert hits and c.get(f"/articles/{hits[0]['id']}").status_code == 200
+
+
+def test_loopback_server_refuses_foreign_host_names(archive: dict[str, Any],
+                                                    database_url: str) -> None:
+    from arsip.commands.serve import LOOPBACK
+
+    app = create_app(database_url, allowed_hosts=list(LOOPBACK))
+    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/healthz", headers={"Host": "localhost:8080"}).status_code == 200
+        r = c.get("/api/search?q=kazakhstan", headers={"Host": "rebound.example"})
+        assert r.status_code == 400 and "kazakhstan" not in r.text.lower()
+
+
+def test_serve_without_an_archive_is_one_line(cli: Any, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARSIP_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    res = cli("serve", "--port", "0", timeout=60)
+    assert res.returncode == 1
+    assert res.stderr.strip().startswith("arsip: error: ")
+    assert "none.db" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_word_diff_escapes_before_marking() -> None:
+    from web.diff import word_diff
+
+    html, removed, added = word_diff("kata <b>lama</b> tetap", 'kata <img src=x onerror=a()> tetap')
+    assert (removed, added) == (1, 3)
+    assert "<del>&lt;b&gt;lama&lt;/b&gt;</del>" in html
+    assert "<ins>&lt;img src=x onerror=a()&gt;</ins>" in html
+    assert "<img" not in html and "<b>" not in html

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
@@ -60,10 +61,15 @@ def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(database_url: str | None = None, *, engine: Engine | None = None,
                token: str | None = None, secret: bytes | None = None,
-               config_loader: Callable[[], Any] | None = None) -> Starlette:
+               config_loader: Callable[[], Any] | None = None,
+               allowed_hosts: list[str] | None = None) -> Starlette:
     """The web app over the archive at ``database_url`` (default: ``ARSIP_DATABASE_URL``),
     read through a read-only engine (``engine`` when given). Raises StorageError when there
-    is no archive there."""
+    is no archive there.
+
+    ``allowed_hosts``: the Host header values accepted (others get 400), so that a web page
+    elsewhere cannot read a loopback server through DNS rebinding; None accepts any.
+    """
     if engine is None:
         from storage.engine import open_archive
 
@@ -85,7 +91,9 @@ def create_app(database_url: str | None = None, *, engine: Engine | None = None,
               *actions.ROUTES, Mount("/static", static, name="static")]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders),
+                    *([Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)]
+                      if allowed_hosts else [])],
         exception_handlers={
             HTTPError: _http_error, HTTPException: _starlette_error, NotFound: _not_found,
             StorageError: _database_error, SQLAlchemyError: _database_error,

@@ -8,6 +8,8 @@ from typing import Any
 from arsip.argtypes import non_negative_int
 from arsip.errors import UsageError
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
 
 def register(sub: Any, common: Any) -> None:
     p = sub.add_parser(
@@ -41,7 +43,10 @@ def run(args: Any) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     cfg = settings()
-    app = create_app(database_url(cfg), token=token, config_loader=lambda: cfg)
+    # bound to loopback: only loopback names in the Host header (no DNS rebinding)
+    loopback = args.host in LOOPBACK
+    app = create_app(database_url(cfg), token=token, config_loader=lambda: cfg,
+                     allowed_hosts=list(LOOPBACK) if loopback else None)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
