@@ -19,15 +19,15 @@ Near-duplicates are folded under their original: hidden from the results (as in
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, extract, func, select, text
 from sqlalchemy.orm import Session
 
 from storage.filters import ArticleFilter
-from storage.models import Article, UTCDateTime
+from storage.models import Article, Site, UTCDateTime
 from storage.query_parser import Query, to_fts5, to_tsquery
 from storage.search import CANDIDATES, SearchHit, rank, snippet
 
@@ -112,36 +112,47 @@ def copies_of(session: Session, ids: list[int]) -> dict[int, int]:
 
 def facets(session: Session, query: Query, filters: ArticleFilter, *,
            cap: int = FACET_CAP) -> tuple[dict[str, list[tuple[str, int]]], int, bool]:
-    """({facet: [(value, count)]}, matches counted, capped) over the newest ``cap`` matches."""
+    """({facet: [(value, count)]}, matches counted, capped) over the newest ``cap`` matches.
+
+    Counted by the database (two GROUP BY queries over those ids), never row by row here.
+    """
     ids = newest_ids(session, query, filters, before=None, limit=cap + 1)
     capped = len(ids) > cap
     ids = ids[:cap]
     counters: dict[str, Counter[str]] = {k: Counter() for k in
                                           ("site", "language", "section", "author", "year")}
-    stmt = text(
-        "SELECT s.name AS site, a.language, a.section, a.authors, a.published "
-        "FROM articles AS a JOIN sites AS s ON s.id = a.site_id WHERE a.id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
-    for start in range(0, len(ids), 500):
-        for row in session.execute(stmt, {"ids": ids[start:start + 500]}):
-            counters["site"][row.site] += 1
-            if row.language:
-                counters["language"][row.language] += 1
-            if row.section:
-                counters["section"][row.section] += 1
-            authors = row.authors
-            if isinstance(authors, str):  # a JSON column read through text()
-                try:
-                    authors = json.loads(authors)
-                except ValueError:
-                    authors = []
-            for author in set(authors or []):
-                counters["author"][str(author)] += 1
-            if row.published is not None:
-                counters["year"][str(row.published.year)] += 1
+    if ids:
+        year = extract("year", Article.published)
+        for name, language, section, when, count in session.execute(
+            select(Site.name, Article.language, Article.section, year, func.count())
+            .join(Site, Site.id == Article.site_id)
+            .where(Article.id.in_(ids))
+            .group_by(Site.name, Article.language, Article.section, year)
+        ):
+            counters["site"][name] += count
+            if language:
+                counters["language"][language] += count
+            if section:
+                counters["section"][section] += count
+            if when is not None:
+                counters["year"][str(int(when))] += count
+        for author, count in session.execute(_authors_sql(session), {"ids": ids}):
+            if author:
+                counters["author"][str(author)] += int(count)
     result = {name: sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
               for name, counter in counters.items()}
     return result, len(ids), capped
+
+
+def _authors_sql(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        each = "json_array_elements_text(a.authors) AS au(value)"
+    else:
+        each = "json_each(a.authors) AS au"
+    return text(
+        f"SELECT au.value, count(DISTINCT a.id) FROM articles AS a, {each} "
+        "WHERE a.id IN :ids GROUP BY au.value ORDER BY count(DISTINCT a.id) DESC LIMIT :n"
+    ).bindparams(bindparam("ids", expanding=True), bindparam("n", FACET_VALUES * 4))
 
 
 def search_page(session: Session, query: Query, filters: ArticleFilter, *,

@@ -68,6 +68,14 @@ def test_search_json_has_the_cli_keys_and_folds_copies(client: TestClient,
     assert data["next"] is None
     sites = dict((f["value"], f["count"]) for f in data["facets"]["site"])
     assert sites["intisari"] == STORIES and sites["jahat"] == 1
+    facets = {name: {f["value"]: f["count"] for f in values}
+              for name, values in data["facets"].items()}
+    assert facets["author"]["Afif Khoirul"] == STORIES
+    assert facets["author"][HOSTILE_AUTHOR] == 1
+    assert facets["language"] == {"id": STORIES + 1}
+    assert facets["section"]["Internasional"] == STORIES
+    assert facets["year"]["2024"] == STORIES
+    assert data["matches"] == STORIES + 1 and data["matches_capped"] is False
     # the HTML page: highlights marked, the copy count shown
     html = client.get("/", params={"q": "kazakhstan"}).text
     assert "<mark>Kazakhstan</mark>" in html
