@@ -476,3 +476,16 @@ def test_word_diff_escapes_before_marking() -> None:
     assert "<del>&lt;b&gt;lama&lt;/b&gt;</del>" in html
     assert "<ins>&lt;img src=x onerror=a()&gt;</ins>" in html
     assert "<img" not in html and "<b>" not in html
+
+
+def test_facets_are_counted_over_a_capped_sample(archive: dict[str, Any], engine: Any) -> None:
+    from storage.browse import facets
+    from storage.filters import ArticleFilter
+    from storage.query_parser import parse
+
+    with Session(engine) as s:
+        counts, matches, capped = facets(s, parse("kazakhstan"), ArticleFilter(), cap=3)
+        assert (matches, capped) == (3, True)
+        assert sum(c for _, c in counts["site"]) == 3
+        counts, matches, capped = facets(s, parse("kazakhstan"), ArticleFilter(), cap=100)
+        assert (matches, capped) == (STORIES + 1, False)
