@@ -106,7 +106,7 @@ def test_search_filters_and_facet_links(client: TestClient, archive: dict[str, A
 
 def test_keyset_pages_cover_every_match_once(client: TestClient,
                                              archive: dict[str, Any]) -> None:
-    for order in ("newest", "relevance"):
+    for order in ("newest", "published", "relevance"):
         seen: list[int] = []
         params: dict[str, str] = {"q": "kazakhstan", "limit": "2", "order": order}
         pages = 0
@@ -121,6 +121,9 @@ def test_keyset_pages_cover_every_match_once(client: TestClient,
                                                        "order": order}).json()
         assert seen == [h["id"] for h in everything["results"]], order
         assert len(seen) == len(set(seen)) == STORIES + 1 and pages == 4
+        if order == "published":
+            dates = [h["published_utc"] for h in everything["results"]]
+            assert dates == sorted(dates, reverse=True) and len(set(dates)) == len(dates)
     # the HTML page links to the next page and it works
     html = client.get("/", params={"q": "kazakhstan", "limit": "3"}).text
     nxt = re.search(r'rel="next" class="next" href="([^"]+)"', html)
@@ -489,3 +492,30 @@ def test_facets_are_counted_over_a_capped_sample(archive: dict[str, Any], engine
         assert sum(c for _, c in counts["site"]) == 3
         counts, matches, capped = facets(s, parse("kazakhstan"), ArticleFilter(), cap=100)
         assert (matches, capped) == (STORIES + 1, False)
+
+
+def test_published_order_pages_through_equal_dates(engine: Any) -> None:
+    from storage.browse import search_page
+    from storage.filters import ArticleFilter
+    from storage.query_parser import parse
+    from tests.archive_factory import ArchiveFactory
+
+    same = datetime(2024, 5, 1, 7, 30, 0, 123456, tzinfo=UTC)
+    with Session(engine) as s, s.begin():
+        f = ArchiveFactory(s)
+        made = [f.article(title=f"Gempa {i}", body=f"gempa bumi {i}", published=same).id
+                for i in range(5)]
+        f.article(title="Gempa tanpa tanggal", body="gempa", published=None)
+        s.execute(update(Article).where(Article.title == "Gempa tanpa tanggal")
+                  .values(published=None))
+    seen: list[int] = []
+    after = None
+    with Session(engine) as s:
+        while True:
+            page = search_page(s, parse("gempa"), ArticleFilter(), order="published",
+                               after=after, limit=2, with_facets=False)
+            seen += [h.id for h in page.hits]
+            if page.next_after is None:
+                break
+            after = page.next_after
+    assert seen == sorted(made, reverse=True)  # ties by id; the undated one left out
