@@ -28,8 +28,7 @@ from web.svg import GRAPH_SIZE, graph_layout
 MAX_URL = 2048
 
 
-def _article_data(session: Session, article_id: int, old: int | None,
-                  new: int | None) -> dict[str, Any]:
+def _article_data(session: Session, article_id: int) -> dict[str, Any]:
     view = show_article(session, article_id)
     graph = related_graph(session, article_id, depth=2)
     texts = version_texts(session, article_id) if view.version_count else {}
@@ -43,7 +42,7 @@ def article(request: Request) -> Response:
     article_id = bounded_int(request.path_params["id"], "article id", low=1)
     old = int_param(request, "from", None, low=0, high=1_000_000)
     new = int_param(request, "to", None, low=0, high=1_000_000)
-    got = state.read(lambda s: _article_data(s, article_id, old, new))
+    got = state.read(lambda s: _article_data(s, article_id))
     view, texts = got["view"], got["texts"]
     versions = sorted((v for v in texts if v != CURRENT), reverse=True)
     diff = None

@@ -65,16 +65,18 @@ def search(request: Request) -> Response:
     digest = search_digest({"q": q, "order": order, **given})
     token = request.query_params.get("next")
     after = read_token(state.secret, digest, token) if token else None
+    # facets on the first page (JSON) or on every page (HTML, whose sidebar shows them)
+    with_facets = after is None or not wants_json(request)
     result: SearchPage = state.read(lambda s: search_page(
-        s, query, filters, order=order, after=after, limit=limit, with_facets=after is None
-        or not wants_json(request)))
+        s, query, filters, order=order, after=after, limit=limit, with_facets=with_facets))
     next_token = make_token(state.secret, digest, result.next_after) \
         if result.next_after else None
     data = {
         "query": q, "order": order, "filters": given,
         "results": [hit_json(h, result.copies.get(h.id, 0)) for h in result.hits],
         "next": next_token,
-        "matches": result.matches, "matches_capped": result.facets_capped,
+        "matches": result.matches if with_facets else None,
+        "matches_capped": result.facets_capped if with_facets else None,
         "facets": {name: [{"value": v, "count": c} for v, c in values]
                    for name, values in result.facets.items()},
     }
