@@ -4,10 +4,12 @@ Builds the synthetic archive of `arsip bench query` (default 100,000 articles; S
 temporary file, or a temporary database on the PostgreSQL server given with --database),
 starts `arsip serve` in a subprocess (uvicorn), and lets C concurrent clients (threads, one
 HTTP connection each) load search pages (with facets), article pages (with the related graph)
-and the sites page for --duration seconds, while a background writer stores new articles
-through the archive's write path (``storage.archive.store_page``, a batch every 0.2 s; a
-stand-in for a crawl, which would need a site to crawl). Prints p50/p95 per page kind,
-requests/s, errors (any status other than 200, or a failed request) and the server's peak RSS.
+and the sites page for --duration seconds while the archive is written: by default by a real
+crawl (`arsip crawl` in a subprocess, one extraction worker, of the synthetic news site of
+`arsip bench crawl` served on 127.0.0.1), or with ``--writer store`` by a thread storing a
+batch of articles every 0.2 s through the archive's write path (``storage.archive.store_page``).
+Prints p50/p95 per page kind, requests/s, errors (any status other than 200, or a failed
+request) and the server's peak RSS. A kept ``--sqlite-file`` loses what was written again.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--sqlite-file", metavar="PATH",
                    help="build the SQLite archive here and keep it; reused when it already "
                         "holds N articles (default: a temporary file)")
+    p.add_argument("--writer", choices=["crawl", "store"], default="crawl",
+                   help="what writes meanwhile: a crawl of the synthetic site (default) or a "
+                        "thread storing articles")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default table)")
@@ -101,21 +106,121 @@ class Writer(threading.Thread):
             engine.dispose()
 
 
-def remove_written(url: str) -> None:
-    """Delete what the writer stored (its site, with everything that cascades from it), so
-    that a kept --sqlite-file holds the N articles it was built with."""
+class CrawlWriter:
+    """A real crawl writing the archive: the synthetic site served by a child process,
+    `arsip crawl` of it in another (one extraction worker)."""
+
+    PAGES = 3000
+
+    def __init__(self, url: str, seed: int, folder: str) -> None:
+        self.url = url
+        self.seed = seed
+        self.folder = folder
+        self.site: subprocess.Popen[str] | None = None
+        self.crawl: subprocess.Popen[str] | None = None
+        self.errors: list[str] = []
+        self.stored = 0
+        self.done = False
+        self.log: Any = None
+
+    def start(self) -> None:
+        import json
+
+        self.site = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from arsip.bench.synthetic_site import "
+             "serve_main; serve_main(sys.argv[1:])", "--pages", str(self.PAGES),
+             "--seed", str(self.seed)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        assert self.site.stdout is not None
+        line = self.site.stdout.readline()
+        if not line:
+            raise CommandError("the synthetic site did not start")
+        port = json.loads(line)["port"]
+        self.log = open(os.path.join(self.folder, "crawl.log"), "w")  # noqa: SIM115
+        self.crawl = subprocess.Popen(
+            [sys.executable, "-m", "arsip", "crawl", f"http://127.0.0.1:{port}/",
+             "--max-pages", str(self.PAGES * 2), "--workers", "1", "--quiet"],
+            cwd=self.folder, stdout=self.log, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "ARSIP_DATABASE_URL": self.url})
+
+    def finish(self, before: set[str]) -> None:
+        if self.done:
+            return
+        self.done = True
+        for proc in (self.crawl, self.site):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if self.log is not None:
+            self.log.close()
+        if self.crawl is not None and self.crawl.returncode not in (0, 1, -15, 130, 143):
+            with open(self.log.name) as fh:
+                tail = fh.read().strip().splitlines()[-1:] or ["?"]
+            self.errors.append(f"crawl exited with {self.crawl.returncode}: {tail[0][:200]}")
+        self.stored = sum(written_articles(self.url, before).values())
+
+
+def site_names_of(url: str) -> set[str]:
+    from sqlalchemy.orm import Session
+
+    from storage.dashboard import site_names
+    from storage.engine import open_archive
+
+    engine = open_archive(url, readonly=True)
+    try:
+        with Session(engine) as s:
+            return set(site_names(s))
+    finally:
+        engine.dispose()
+
+
+def written_articles(url: str, before: set[str]) -> dict[str, int]:
+    """{site: articles} of the sites that were not in the archive ``before``."""
+    from sqlalchemy.orm import Session
+
+    from storage.dashboard import site_counts
+    from storage.engine import open_archive
+
+    engine = open_archive(url, readonly=True)
+    try:
+        with Session(engine) as s:
+            return {name: count for name, (count, _) in site_counts(s).items()
+                    if name not in before}
+    finally:
+        engine.dispose()
+
+
+def remove_written(url: str, before: set[str]) -> None:
+    """Delete what was written (the sites that were not there ``before``, with everything
+    that cascades from them), so that a kept --sqlite-file holds the N articles it was
+    built with."""
     from sqlalchemy import delete
     from sqlalchemy.orm import Session
 
     from storage.engine import open_archive
-    from storage.models import Site
+    from storage.models import CrawlRun, Site
 
     engine = open_archive(url)
     try:
         with Session(engine) as s, s.begin():
-            s.execute(delete(Site).where(Site.name == WRITER_SITE))
+            gone = list(s.scalars(select_sites_not_in(before)))
+            if gone:
+                s.execute(delete(CrawlRun).where(CrawlRun.site_id.in_(gone)))
+                s.execute(delete(Site).where(Site.id.in_(gone)))
     finally:
         engine.dispose()
+
+
+def select_sites_not_in(names: set[str]) -> Any:
+    from sqlalchemy import select
+
+    from storage.models import Site
+
+    return select(Site.id).where(Site.name.not_in(sorted(names)))
 
 
 def load(base: str, clients: int, duration: float, n: int, queries: list[str],
@@ -217,8 +322,10 @@ def run(args: Any) -> int:
         queries = [*PLACED.values(), vocab[5], vocab[50], vocab[300], vocab[1500],
                    f"{PLACED[120]} {PLACED[400]}", f'"{vocab[1]} {vocab[2]}"',
                    f"{vocab[800][:4]}*", f"{PLACED[2500]} OR {PLACED[6000]}"]
+        before = site_names_of(target)
         proc, base = start_server(target, tmp.name)
-        writer = Writer(target, args.seed)
+        writer: Writer | CrawlWriter = Writer(target, args.seed) if args.writer == "store" \
+            else CrawlWriter(target, args.seed, tmp.name)
         try:
             with TreeSampler(proc.pid) as sampler:
                 import httpx
@@ -230,9 +337,14 @@ def run(args: Any) -> int:
                 times, errors, requests = load(base, args.clients, args.duration,
                                                args.articles, queries, args.seed)
                 elapsed = time.perf_counter() - started
-                writer.stop.set()
-                writer.join(timeout=30)
+                if isinstance(writer, Writer):
+                    writer.stop.set()
+                    writer.join(timeout=30)
+                else:
+                    writer.finish(before)
         finally:
+            if isinstance(writer, CrawlWriter):
+                writer.finish(before)
             proc.terminate()
             try:
                 proc.wait(timeout=15)
@@ -240,7 +352,7 @@ def run(args: Any) -> int:
                 proc.kill()
                 proc.wait()
         if args.sqlite_file:
-            remove_written(target)
+            remove_written(target, before)
     finally:
         if cleanup:
             cleanup()
@@ -258,7 +370,8 @@ def run(args: Any) -> int:
         errors=len(errors), error_samples=errors[:5],
         database_locked=sum(1 for e in errors + writer.errors if "locked" in e),
         peak_rss_mb=round(sampler.peak_main_rss / 1e6, 1),
-        writer_articles=writer.stored, writer_errors=len(writer.errors),
+        writer=args.writer, writer_articles=writer.stored, writer_errors=len(writer.errors),
+        writer_error_samples=writer.errors[:3],
         load_average=round(os.getloadavg()[0], 1), cpus=os.cpu_count(), goals=GOALS,
     )
     result["meets_goals"] = (
