@@ -7,9 +7,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from storage.dashboard import ping
+from web.daemon import heartbeat_info
 from web.http import JSONResponse
 from web.metrics import exposition
-from web.routes.runs import _heartbeat
 from web.state import state_of
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
@@ -18,7 +18,7 @@ CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
 def healthz(request: Request) -> Response:
     state = state_of(request)
     try:
-        heartbeat = state.read(lambda s: ping(s) and _heartbeat(s))
+        heartbeat = state.read(lambda s: ping(s) and heartbeat_info(s))
     except Exception as exc:  # noqa: BLE001 - unreachable is the answer, not an error
         from storage.engine import error_line
 

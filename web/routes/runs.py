@@ -11,22 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from storage.dashboard import latest_heartbeat, site_names
-from storage.models import utcnow
+from storage.dashboard import site_names
 from storage.schedule import get_run, list_runs, run_dict
 from storage.statuses import RUN_STATUSES
+from web.daemon import daemon_info, heartbeat_info, schedules
 from web.http import HTTPError, bounded_int, int_param, page, text_param
-from web.routes.sites import _daemon, schedules
 from web.state import WebState, state_of
-
-
-def _heartbeat(session: Session) -> dict[str, Any] | None:
-    beat = latest_heartbeat(session)
-    if beat is None:
-        return None
-    return {"hostname": beat.hostname, "pid": beat.pid, "started_at": beat.started_at,
-            "seen_at": beat.seen_at,
-            "age_s": round((utcnow() - beat.seen_at).total_seconds(), 1)}
 
 
 def _runs(state: WebState, session: Session, site: str | None, status: str | None,
@@ -35,7 +25,7 @@ def _runs(state: WebState, session: Session, site: str | None, status: str | Non
             list_runs(session, site=site, status=status, limit=limit + 1, before=before)]
     plan, daemons = schedules(state, session)
     sites = site_names(session)
-    return {"rows": rows, "plan": plan, "daemons": daemons, "heartbeat": _heartbeat(session),
+    return {"rows": rows, "plan": plan, "daemons": daemons, "heartbeat": heartbeat_info(session),
             "sites": sites}
 
 
@@ -53,7 +43,7 @@ def runs(request: Request) -> Response:
     params = {k: v for k, v in (("site", site), ("status", status)) if v}
     next_href = "?" + urlencode({**params, "before": rows[-1]["id"]}) if more and rows else None
     data = {"runs": rows, "next_before": rows[-1]["id"] if more and rows else None,
-            "daemon": {**_daemon(got["daemons"]), "heartbeat": got["heartbeat"]},
+            "daemon": {**daemon_info(got["daemons"]), "heartbeat": got["heartbeat"]},
             "schedule": list(got["plan"].values())}
     context = {"rows": rows, "site": site or "", "status": status or "",
                "statuses": RUN_STATUSES, "sites": got["sites"], "next_href": next_href,

@@ -12,26 +12,14 @@ from starlette.routing import Route
 from storage.dashboard import articles_per_day, recent_runs, site_counts
 from storage.models import utcnow
 from storage.queries import site_stats
-from storage.schedule import last_runs, live_daemons, run_dict, stored_jobs
+from storage.schedule import run_dict
+from web.daemon import daemon_info, schedules
 from web.http import page
 from web.state import WebState, state_of
 from web.svg import BAR_WIDTH, CHART_HEIGHT, day_bars
 
 DAYS = 90
 SLOW_TTL = 60.0  # seconds
-
-
-def schedules(state: WebState, session: Session) -> tuple[dict[str, dict[str, Any]], list[Any]]:
-    """{site: schedule row of `arsip schedule`} and the live daemons."""
-    from arsip.commands.schedule import schedule_rows
-
-    read = (stored_jobs(state.engine), last_runs(session), live_daemons(session))
-    try:
-        cfg = state.config()
-    except Exception:  # noqa: BLE001 - a broken config file: the archive is still shown
-        return {}, read[2]
-    rows, daemons = schedule_rows(cfg, read)
-    return {row["site"]: row for row in rows}, daemons
 
 
 def _sites(state: WebState, session: Session) -> dict[str, Any]:
@@ -73,18 +61,10 @@ def sites(request: Request) -> Response:
             "bars": bars, "peak": peak,
         })
     data = {"sites": [{k: v for k, v in r.items() if k not in ("bars", "peak")} for r in rows],
-            "daemon": _daemon(got["daemons"])}
+            "daemon": daemon_info(got["daemons"])}
     context = {"rows": rows, "daemon": data["daemon"], "chart_w": DAYS * BAR_WIDTH,
                "chart_h": CHART_HEIGHT, "days": DAYS}
     return page(request, "sites.html", context, data)
-
-
-def _daemon(daemons: list[Any]) -> dict[str, Any]:
-    if not daemons:
-        return {"running": False}
-    d = daemons[0]
-    return {"running": True, "pid": d.pid, "hostname": d.hostname, "started_at": d.started_at,
-            "seen_at": d.seen_at}
 
 
 ROUTES = [Route("/sites", sites), Route("/api/sites", sites)]
