@@ -257,6 +257,11 @@ def test_raw_page_is_served_inert(client: TestClient, archive: dict[str, Any],
     assert r.headers["content-security-policy"].startswith("sandbox;")
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["content-type"] == "text/html; charset=utf-8"  # as it was fetched
+    # a page stored without a Content-Type: HTML without a charset (its <meta> decides)
+    with Session(engine) as s, s.begin():
+        s.execute(update(RawPage).where(RawPage.id == page_id).values(headers={}))
+    assert client.get(f"/raw/{page_id}").headers["content-type"] == "text/html"
 
 
 # --- everything from the archive is escaped -------------------------------------------------

@@ -117,7 +117,9 @@ def raw(request: Request) -> Response:
         value = kind.lower().split("charset=", 1)[1].split(";")[0].strip().strip('"')
         if value.replace("-", "").replace("_", "").isalnum() and len(value) < 40:
             charset = f"; charset={value}"
-    return Response(body, media_type=media + charset, headers={
+    # the stored charset, else none (the page's own <meta charset> then decides)
+    return Response(body, headers={
+        "Content-Type": media + charset,
         "Content-Security-Policy": RAW_CSP,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
