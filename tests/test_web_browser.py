@@ -5,7 +5,9 @@ A person searches, pages through results, opens an article, follows a related li
 the raw page; and a hostile archived page (scripts, handlers, a javascript: link, a meta
 refresh, a script reaching parent, top, cookies and storage, loads from a loopback beacon)
 is viewed in every view of the app without any of it running: no dialog, no global set, no
-title changed, no navigation, and the beacon server records no request.
+title changed, no navigation, and the beacon server records no request. The hostile page is
+archived twice: through the archive's write path (``store_page``), and by a real crawl of a
+127.0.0.1 fixture site (the sample site with the payloads planted in an article).
 
 Skipped with a reason where /usr/bin/chromium or the playwright package is missing (never
 `playwright install`). With ``ARSIP_TEST_SCREENSHOTS=DIR`` the screenshots of the search page
@@ -14,12 +16,14 @@ and of an article's related graph are also written to DIR (the README's docs/img
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +31,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import RawPage
+from arsip.sample_site.content import WIB, Story
+from arsip.sample_site.server import SiteServer
+from arsip.sample_site.site import Page, SampleSite
+from storage.models import ArticleURL, RawPage
 from tests.daemon_helpers import site, write_config
-from tests.web_archive import STORIES, Beacon, build
+from tests.web_archive import STORIES, Beacon, build, hostile_html
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -217,3 +224,71 @@ def _screenshot(target: Any, tmp_path: Path, name: str) -> None:
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(out) / name)
+
+
+def test_a_crawled_hostile_page_never_runs(engine: Any, tmp_path: Path, database_url: str,
+                                           browser: Any, cli: Any) -> None:
+    """The hostile page archived by a real crawl of a 127.0.0.1 fixture site, then viewed."""
+
+    story = Story(id="666001", slug="penyusup-di-astana", section="internasional",
+                  title="Penyusup di Astana <script>alert('judul')</script>",
+                  author="Redaksi <b onmouseover=alert(1)>Uji</b>",
+                  published=datetime(2022, 3, 1, 9, 0, tzinfo=WIB),
+                  paragraphs=[f"Kalimat {i}: laporan penyusup kazakhstan di perbatasan kota "
+                              "menurut warga setempat yang menyaksikan kejadian itu." * 3
+                              for i in range(6)])
+    sample = SampleSite([story])
+    (tmp_path / "arsip.toml").touch()
+    with Beacon() as beacon:
+        planted = hostile_html(beacon.url).decode()
+        head = planted[planted.index("<meta http-equiv"):planted.index("</head>")]
+        body = planted[planted.index("<img"):planted.index("</body>")]
+
+        def render(target: str, base: str) -> Any:
+            page = sample.render(target, base)
+            if isinstance(page, Page) and target.split("?")[0].endswith(story.path):
+                html = page.body.decode()
+                html = html.replace("</head>", head + "</head>", 1)
+                html = html.replace("</body>", body + "</body>", 1)
+                return Page(page.status, html.encode(), page.headers)
+            return page
+
+        with SiteServer(render) as site:
+            res = cli("crawl", site.url + "/", "--max-pages", "30", "--workers", "1",
+                      "--quiet", timeout=300)
+            assert res.returncode == 0, res.stderr
+            article_url = site.url + story.path
+            hits_before = list(beacon.hits)
+        with Session(engine) as s:
+            article_id = s.execute(select(ArticleURL.article_id).where(
+                ArticleURL.url == article_url)).scalar_one()
+            page_id = s.execute(select(RawPage.id).where(
+                RawPage.article_id == article_id)).scalars().first()
+            stored = s.get(RawPage, page_id)
+            assert stored is not None
+            assert b"window.pwned = 1" in gzip.decompress(stored.body_gz)  # as fetched
+        assert hits_before == []  # the crawler fetched the page, it ran nothing either
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "arsip", "serve", "--port", "0"], cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "ARSIP_DATABASE_URL": database_url})
+        try:
+            assert proc.stdout is not None
+            found = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
+            assert found is not None
+            base = found.group(0)
+            w = Watched(browser, base)
+            for view in (f"/articles/{article_id}", f"/raw/{page_id}", "/?q=penyusup",
+                         "/archive/" + article_url, "/sites", "/runs"):
+                w.page.goto(base + view)
+                w.page.wait_for_timeout(400)
+                state = w.page.evaluate(NOTHING_RAN)
+                assert state["pwned"] == "undefined" and "PWNED" not in state["title"], view
+            w.page.goto(base + f"/articles/{article_id}")
+            assert "<script>alert('judul')</script>" in w.page.inner_text("h1")
+            assert w.page.frame_locator("iframe.raw-frame").locator("#jslink").count() == 1
+            assert w.dialogs == [] and w.foreign == [] and beacon.hits == []
+            w.context.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
