@@ -1,3 +1,5 @@
 """arsip: a scheduled news scraping and archival service."""
 
-__version__ = "0.1.0"
+from config import __version__
+
+__all__ = ["__version__"]

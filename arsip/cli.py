@@ -15,8 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from arsip import __version__
 from arsip.errors import CommandError, UsageError
+from config import __version__
 
 COMMAND_MODULES = [
     "crawl",
@@ -74,14 +74,16 @@ def build_parser() -> ArgumentParser:
 
 def error_message(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit status for an exception that reached the edge."""
-    from arsip.config import ConfigError
+    from config.model import ConfigError
     from storage.engine import error_line, redact
-    from storage.errors import StorageError
+    from storage.errors import DatabaseURLError, StorageError
 
     if isinstance(exc, UsageError):
         return str(exc), 2
     if isinstance(exc, ConfigError):
         return f"bad configuration: {exc}", 2
+    if isinstance(exc, DatabaseURLError):
+        return str(exc), 2
     if isinstance(exc, StorageError | CommandError):
         return str(exc), 1
     if type(exc).__module__.startswith("sqlalchemy"):

@@ -27,10 +27,14 @@ import hashlib
 import re
 import unicodedata
 import zlib
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+
+# the fingerprint is data the archive keeps: its type and comparison live in storage
+from storage.fingerprint import Fingerprint
+from storage.fingerprint import similarity as similarity
+from storage.fingerprint import unpack as unpack
 
 WORD_RE = re.compile(r"\w+", re.UNICODE)
 # "Baca Juga: ..." style lines (links to related articles): never part of the story's text
@@ -45,13 +49,6 @@ BANDS = 32
 ROWS = 3
 SEED = 1
 SCHEME = "affine32"
-
-
-@dataclass
-class Fingerprint:
-    content_hash: str
-    minhash: bytes | None = None  # NUM_PERM uint32 values, little endian
-    band_keys: list[tuple[int, int]] = field(default_factory=list)  # (band, key)
 
 
 def normalise_body(text: str) -> str:
@@ -154,19 +151,6 @@ def band_keys(sig: np.ndarray) -> list[tuple[int, int]]:
     return [(band, int.from_bytes(
         blake2b(raw[band * step:(band + 1) * step], digest_size=8, person=b"arsip-lsh").digest(),
         "little", signed=True)) for band in range(BANDS)]
-
-
-def unpack(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<u4")
-
-
-def similarity(a: bytes | np.ndarray, b: bytes | np.ndarray) -> float:
-    """Estimated Jaccard similarity of two signatures (share of equal values)."""
-    sa = unpack(a) if isinstance(a, bytes | bytearray | memoryview) else a
-    sb = unpack(b) if isinstance(b, bytes | bytearray | memoryview) else b
-    if len(sa) != len(sb) or not len(sa):
-        return 0.0
-    return float(np.count_nonzero(sa == sb)) / len(sa)
 
 
 def fingerprint(body: str) -> Fingerprint:

@@ -360,7 +360,7 @@ def site_to_json(site: Any) -> str:
 
 
 def site_from_json(text: str | bytes) -> Any:
-    from arsip.config import SITE_KEYS, SiteConfig
+    from config.model import SITE_KEYS, SiteConfig
 
     raw = json.loads(text)
     return SiteConfig(**{k: v for k, v in raw.items() if k in SITE_KEYS})
@@ -429,8 +429,8 @@ def seed_run(redis_url: str, database_url: str | None, site_config: Any, *,
     """
     from sqlalchemy.orm import Session
 
-    from crawler.distributed_scrapy import encode_request
     from crawler.options import from_site
+    from crawler.request_codec import encode_request
     from storage.engine import open_archive
     from storage.runs import create_run, finish_run
 

@@ -6,7 +6,10 @@
   produced is durable: the spider middleware ``LeaseMiddleware`` counts the requests and
   articles a response yields (the errbacks of ``WorkerSpider`` do the same for failures);
   the request is acknowledged when its child requests are queued and its articles written
-  (``LeasedArchivePipeline``). A retry or redirect takes its parent's place in the queue.
+  (``LeasedArchivePipeline``). A retry or redirect takes its parent's place in the queue
+  (a redirect claims its target's key, as a link to it would); a request that a
+  ``request_scheduled`` handler drops before the queue (off-site, refused) releases what
+  it held. A worker leases no more than it downloads at once (its per-site concurrency).
   On close (SIGTERM) every request still held goes back to the queue.
 - ``SharedRateLimit``: a downloader middleware reserving each download's slot in a per-host
   Redis key, so that N workers together keep a site's ``download_delay``.
@@ -42,10 +45,10 @@ from crawler.distributed import (
 )
 from crawler.extensions import RunRecorder
 from crawler.pipelines import ArchivePipeline
+from crawler.request_codec import PRIVATE_META as PRIVATE_META
+from crawler.request_codec import decode_request, encode_request
 
 logger = logging.getLogger(__name__)
-
-PRIVATE_META = ("arsip_lease", "arsip_parent", "arsip_claim", "arsip_reach")
 
 MAX_RESERVATIONS = 5  # a request woken too late for its slot takes another, this many times
 
@@ -60,18 +63,6 @@ class Released:
 
 def _released(out: list[bytes]) -> Released:
     return Released(related=out[0] or None, links=out[1] or None)
-
-
-def encode_request(request: Request, spider: Any) -> bytes:
-    d = request.to_dict(spider=spider)
-    d["meta"] = {k: v for k, v in d.get("meta", {}).items() if k not in PRIVATE_META}
-    return picklecompat.dumps(d)
-
-
-def decode_request(payload: bytes, spider: Any) -> Request:
-    from scrapy.utils.request import request_from_dict
-
-    return request_from_dict(picklecompat.loads(payload), spider=spider)
 
 
 class LeasedQueue(RedisQueueBase):
@@ -170,6 +161,10 @@ class DistributedScheduler(RedisScheduler):
         self.lease_ms = int(s.getfloat("ARSIP_LEASE_SECONDS", 30.0) * 1000)
         self.poll = s.getfloat("ARSIP_POLL_SECONDS", 0.25)
         self.held: Counter[bytes] = Counter()
+        # a worker leases no more requests than it downloads at once (its concurrency for
+        # a site): the rest of the run's queue stays shared, for any idle worker to take
+        self.in_hand = max(1, s.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
+                           or s.getint("CONCURRENT_REQUESTS") or 1)
         self.acked = 0
         self.run_ended = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -181,6 +176,7 @@ class DistributedScheduler(RedisScheduler):
             raise NotConfigured("no Redis URL or run id")
         sched = cls(crawler, connect(url))
         crawler.signals.connect(sched.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(sched.request_scheduled, signal=signals.request_scheduled)
         return sched
 
     # -- Scrapy's scheduler interface ---------------------------------------------------
@@ -210,6 +206,12 @@ class DistributedScheduler(RedisScheduler):
         replaced = meta.pop("arsip_lease", None)  # a retry or redirect of a leased request
         claim = meta.pop("arsip_claim", "")
         reach = meta.pop("arsip_reach", None)
+        if replaced is not None and not claim:
+            source = _url_of(replaced)
+            if source is not None and source != request.url:
+                # a redirect: its target is claimed too, so that a direct link to the
+                # target (found before or after) is not fetched again, nor this one if it was
+                claim, reach = self.spider.redirect_claim(request, source)
         out = self.queue.push(request, claim, reach or ("", ""))
         pushed = out is True
         self._inc("scheduler/enqueued/redis" if pushed else "arsip/claimed_elsewhere")
@@ -226,7 +228,29 @@ class DistributedScheduler(RedisScheduler):
             self.release(parent)
         return pushed
 
+    def request_scheduled(self, request: Request, spider: Any = None) -> None:
+        """A request on its way to ``enqueue_request``. A handler of this signal (the
+        offsite filter, ``SafetyMiddleware``) may drop it first, silently: the lease it
+        carries (a redirect or retry of a leased request, ``arsip_lease``) or holds (a
+        request a leased response yielded, ``arsip_parent``) would then be held for ever
+        and the run would never end. ``engine.crawl`` is synchronous, so once the current
+        call returns the request was queued (``enqueue_request`` took both out) or dropped."""
+        meta = request.meta
+        if "arsip_parent" in meta or "arsip_lease" in meta:
+            asyncio.get_event_loop().call_soon(self._unless_queued, request)
+
+    def _unless_queued(self, request: Request) -> None:
+        meta = request.meta
+        parent = meta.pop("arsip_parent", None)
+        replaced = meta.pop("arsip_lease", None)
+        if parent is not None or replaced is not None:
+            self._inc("arsip/dropped_before_queue")
+            self.release(replaced)
+            self.release(parent)
+
     def next_request(self) -> Request | None:
+        if self._downloading() >= self.in_hand:
+            return None  # enough in hand: what is left is for other workers, or later
         popped = self.queue.pop()
         if popped is None:
             return None
@@ -235,6 +259,14 @@ class DistributedScheduler(RedisScheduler):
         self.held[member] += 1
         self._inc("scheduler/dequeued/redis")
         return request
+
+    def _downloading(self) -> int:
+        """Requests in this worker's downloader (waiting for robots.txt, a rate slot or a
+        connection, or downloading)."""
+        try:
+            return len(self.crawler.engine.downloader.active)  # type: ignore[union-attr]
+        except (AttributeError, RuntimeError):  # no engine (yet)
+            return 0
 
     # -- hops across the fleet (``crawler.spiders.worker.WorkerSpider``) -------------------
     def shorter_way(self, key: str, hop: int, depth: int | None) -> Released | None:
@@ -303,6 +335,15 @@ class DistributedScheduler(RedisScheduler):
     def _inc(self, key: str, count: int = 1) -> None:
         if self.stats is not None:
             self.stats.inc_value(key, count)
+
+
+def _url_of(member: bytes) -> str | None:
+    """The URL of a leased request (a retry keeps it, a redirect does not)."""
+    try:
+        url = picklecompat.loads(member_payload(member)).get("url")
+    except Exception:  # noqa: BLE001 - unreadable: no claim, as before
+        return None
+    return url if isinstance(url, str) else None
 
 
 def leases(crawler: Crawler) -> DistributedScheduler | None:

@@ -8,6 +8,9 @@ A host the archive holds no URL of (the first crawl of a site) needs no look-up 
 archive is asked once per host (again after ``HOST_RECHECK_S``), and what this crawl itself
 archives the spider remembers. A copy stored meanwhile by another crawl of the same host is
 at worst fetched once more, and stored as unchanged.
+
+An archived article not fetched again still continues the related-hop count: ``links`` gives
+its stored outgoing links (``article_links``), for the spider to follow as its page's would be.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session
 
 from crawler.urls import url_variants
+from storage.link_graph import outgoing_links
 from storage.models import Article, ArticleURL, utcnow
 
 HOST_RECHECK_S = 300.0  # how long "the archive holds nothing of this host" is trusted
@@ -78,6 +83,11 @@ class KnownUrls:
         stale = row.last_checked is None or \
             now - row.last_checked >= timedelta(hours=self.recheck_hours)
         return Known(row.id, bool(young and stale), row.etag, row.last_modified_header)
+
+    def links(self, article_ids: list[int]) -> dict[int, list[str]]:
+        """The stored related links of archived articles (one query for all of them)."""
+        with Session(self.engine) as session:
+            return outgoing_links(session, article_ids)
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from arsip.config import SiteConfig, check_http_url
+from config.model import SiteConfig
+from config.validation import check_http_url
 
 
 class OptionsError(ValueError):

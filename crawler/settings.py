@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from arsip import __version__
+from config import __version__
 from crawler.options import CrawlOptions
 
 DEFAULT_CONTACT = "https://github.com/arsip-project/arsip"

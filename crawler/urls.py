@@ -8,7 +8,8 @@ print and pagination variants mapped to the article URL.
 The canonical URL stays a URL one can fetch: its scheme and a ``www.`` prefix are kept as
 given (some sites serve only http, some only the bare or only the www host). That
 ``http``/``https`` and ``www.``/bare name the same article is handled where URLs are
-*compared*: ``identity_key`` (in-run "seen" sets) and ``url_variants`` (archive look-ups).
+*compared*: ``identity_key`` (in-run "seen" sets) and ``url_variants`` (archive look-ups,
+in ``storage/url_identity.py``).
 ``amp.`` and ``m.`` hosts are AMP/mobile renderings of the article: for article URLs they
 are mapped to the bare host (which serves or redirects to the article).
 
@@ -23,6 +24,11 @@ from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
+
+# what the archive needs of URL identity lives in storage; its names stay importable here
+from storage.url_identity import base_host
+from storage.url_identity import is_rendering_variant as is_rendering_variant
+from storage.url_identity import url_variants as url_variants
 
 # Query parameters that only track the reader, never select content.
 TRACKING_PARAMS = frozenset(
@@ -50,7 +56,6 @@ AMP_PATH_RE = re.compile(r"(/amp)(?=/|$)|(/amp\.html?)$|(\.amp)(?=$|\.html?$)", 
 PRINT_PATH_RE = re.compile(r"/(print|cetak)/?$", re.I)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 RENDERING_HOST_PREFIXES = ("amp.", "m.")
-SAME_HOST_PREFIXES = ("www.", "amp.", "m.")
 
 
 def _is_tracking(name: str) -> bool:
@@ -162,13 +167,6 @@ def _canonicalize_once(url: str, article: bool) -> str:
     return canonicalize_url(rebuilt, keep_fragments=False)
 
 
-def _base_host(host: str) -> str:
-    for prefix in SAME_HOST_PREFIXES:
-        if host.startswith(prefix) and host.count(".") >= 2:
-            return host[len(prefix):]
-    return host
-
-
 @lru_cache(maxsize=16384)
 def identity_key(url: str, *, article: bool = True) -> str:
     """What two URLs share when they name the same page: the canonical URL without its
@@ -182,38 +180,10 @@ def identity_key(url: str, *, article: bool = True) -> str:
         return canonical
     netloc = parts.netloc.lower()
     host = parts.hostname
-    base = _base_host(host)
+    base = base_host(host)
     if base != host:
         netloc = netloc.replace(host, base, 1)
     return urlunsplit(("", netloc, parts.path, parts.query, ""))
-
-
-def url_variants(url: str) -> list[str]:
-    """The forms under which an article URL may be stored: ``url`` first, then its
-    http/https and ``www.``/bare twins (all of them name the same article)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [url]
-    host = parts.hostname
-    base = _base_host(host) if host.startswith("www.") else host
-    hosts = [host]
-    if _looks_like_domain(base):
-        hosts += [h for h in (base, "www." + base) if h != host]
-    out = [url]
-    for scheme in ("https", "http"):
-        for h in hosts:
-            netloc = parts.netloc.replace(host, h, 1)
-            form = urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
-            if form not in out:
-                out.append(form)
-    return out
-
-
-def _looks_like_domain(host: str) -> bool:
-    return "." in host and not host.replace(".", "").isdigit() and ":" not in host
 
 
 def host_of(url: str) -> str:
@@ -225,7 +195,7 @@ def host_of(url: str) -> str:
 
 def same_site(a: str, b: str) -> bool:
     """Whether two URLs are on the same site (www., amp. and m. prefixes ignored)."""
-    return _base_host(host_of(a)) == _base_host(host_of(b)) != ""
+    return base_host(host_of(a)) == base_host(host_of(b)) != ""
 
 
 def scheme_variants(url: str) -> list[str]:
@@ -235,17 +205,3 @@ def scheme_variants(url: str) -> list[str]:
     if url.startswith("http://"):
         return [url, "https://" + url[len("http://"):]]
     return [url]
-
-
-VARIANT_SEGMENTS = frozenset({"print", "cetak", "amp", "printable", "printer-friendly"})
-
-
-def is_rendering_variant(url: str) -> bool:
-    """Whether ``url`` names a print or AMP rendering of a page (a path segment such as
-    ``/cetak/`` or ``/amp/``, or an ``amp.`` host): a worse name for an article than its own."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    segments = {seg.lower() for seg in parts.path.split("/") if seg}
-    return bool(segments & VARIANT_SEGMENTS) or (parts.hostname or "").startswith("amp.")

@@ -29,8 +29,7 @@ from isal import igzip
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from crawler.dedup import Fingerprint
-from crawler.urls import is_rendering_variant, url_variants
+from storage.fingerprint import Fingerprint
 from storage.models import (
     Article,
     ArticleLink,
@@ -40,6 +39,7 @@ from storage.models import (
     utcnow,
 )
 from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
+from storage.url_identity import is_rendering_variant, url_variants
 
 # The stored raw pages are gzip members that any gzip reader opens, written with ISA-L
 # (python-isal), which compresses 4x faster than zlib for fewer bytes: on 200 of the

@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from crawler.dedup import Fingerprint, similarity
+from storage.fingerprint import Fingerprint, similarity
 from storage.models import Article, MinHashBand
 from storage.upsert import dialect_name, insert_ignore_stmt
 

@@ -7,21 +7,24 @@ their sessions (``Session(engine)`` or :func:`session_factory`).
 from __future__ import annotations
 
 import os
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import StorageError
+from storage.errors import DatabaseURLError, NoArchive, StorageError
 
 DEFAULT_DATABASE_URL = "sqlite:///arsip.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# what to install for postgresql:// URLs (psycopg 3, pyproject's "postgres" extra)
+POSTGRES_EXTRA = "arsip[postgres]"
 
 
 def redact(url: str | URL) -> str:
@@ -37,7 +40,7 @@ def normalise_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StorageError(f"bad database URL: {redact(url)}") from exc
+        raise DatabaseURLError(f"bad database URL: {redact(url)}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -55,8 +58,8 @@ SQLITE_CACHE_KIB = 32768
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     # a page cache of up to 32 MiB (SQLite's default is 2 MiB): the crawl's writer walks the
     # search index and the URL and LSH indexes for every article, and their pages stay
@@ -65,11 +68,25 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_reader_pragmas(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    # a reader's connection is an ordinary read-write one (see make_engine) that refuses
+    # every statement that would change the database
+    dbapi_conn.execute("PRAGMA query_only=ON")
+
+
 def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url`` (default: ``ARSIP_DATABASE_URL``, else ``sqlite:///arsip.db``).
 
-    SQLite gets WAL, foreign keys and a busy timeout; ``readonly`` opens it read-only
-    (``mode=ro``) so that readers never take a write lock.
+    SQLite gets WAL, foreign keys and a busy timeout. ``readonly`` (readers: see
+    :func:`open_reader`) never writes: on SQLite an ordinary connection to a file that must
+    exist already (``mode=rw``: it is never created) with ``PRAGMA query_only``, not a
+    read-only one (``mode=ro``): SQLite's notes on read-only WAL databases list what such a
+    connection cannot do (create or rebuild the ``-shm`` index, recover a WAL that a writer
+    left), and readers were seen failing with "unable to open database file" while a crawl
+    wrote; an ordinary connection waits for the writer (busy timeout) or does the recovery
+    itself. Only on a read-only filesystem is it ``mode=ro`` with ``immutable``.
+    On PostgreSQL, read-only transactions.
     """
     raw = url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL
     parsed = normalise_url(raw)
@@ -95,15 +112,17 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
             if readonly and not memory:
                 path = Path(database).expanduser().resolve()
                 # the SQLite URI's options go in the URL's query with uri=true (SQLAlchemy
-                # would otherwise take "file:...?mode=ro" for a relative file name)
-                query = {**parsed.query, "mode": "ro", "uri": "true"}
+                # would otherwise take "file:...?mode=rw" for a relative file name).
+                # mode=rw: read-write, never created (a missing file is an error)
+                query = {**parsed.query, "mode": "rw", "uri": "true"}
                 if _on_read_only_filesystem(path.parent):
                     # WAL needs a writable -shm file beside the database; on a read-only
                     # filesystem nobody can change the file, so SQLite may skip locking
-                    query["immutable"] = "1"
+                    query.update(mode="ro", immutable="1")
                 parsed = parsed.set(database=f"file:{quote(str(path))}", query=query)
             engine = create_engine(parsed, connect_args=connect_args, **kwargs)
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect",
+                         _sqlite_reader_pragmas if readonly else _sqlite_pragmas)
             # Let SQLAlchemy, not pysqlite, start transactions (SAVEPOINTs then work), and
             # take the write lock up front in writers (BEGIN IMMEDIATE): a deferred
             # transaction that upgrades from read to write cannot wait on busy_timeout.
@@ -122,9 +141,16 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
         connect_args = {"connect_timeout": 10}
         if readonly:
             connect_args["options"] = "-c default_transaction_read_only=on"
-        return create_engine(parsed, connect_args=connect_args, **kwargs)
+        try:
+            return create_engine(parsed, connect_args=connect_args, **kwargs)
+        except ImportError as exc:
+            if backend != "postgresql":
+                raise
+            raise DatabaseURLError(
+                f"no PostgreSQL driver for {redact(parsed)} ({error_line(exc)}): "
+                f"install it with pip install '{POSTGRES_EXTRA}'") from exc
     except NoSuchModuleError as exc:
-        raise StorageError(f"no driver for database URL {redact(parsed)}") from exc
+        raise DatabaseURLError(f"no driver for database URL {redact(parsed)}") from exc
     except StorageError:
         raise
     except Exception as exc:
@@ -220,21 +246,74 @@ def ensure_schema(engine: Engine) -> None:
     upgrade(engine)
 
 
+def open_reader(url: str | None = None) -> Engine:
+    """The engine every reader of the archive uses (the CLI's searches, exports and lists;
+    the web view; the crawl's look-ups get the same connection from
+    ``make_engine(readonly=True)``): it never writes, never migrates and never creates the
+    database, and it waits for a busy writer (the busy timeout, a retried first read)
+    instead of failing, whether a writer is busy, has just closed or has not opened yet.
+
+    An archive that is not there (an SQLite file that does not exist, a database without
+    the archive's tables) raises :class:`NoArchive`, a one-line error.
+    """
+    # the URL as the user gave it (a reader engine's own URL is rewritten: file:...)
+    shown = redact(url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL)
+    engine = make_engine(url, readonly=True)
+    try:
+        names = _table_names(engine)
+    except Exception as exc:
+        engine.dispose()
+        if is_sqlite(engine) and not _sqlite_file_exists(engine):
+            raise NoArchive(f"no archive at {shown} (the database file does not exist; "
+                            f"run `arsip db upgrade` or a crawl)") from exc
+        raise StorageError(f"cannot open database {shown}: {error_line(exc)}") from exc
+    if "articles" not in names:
+        engine.dispose()
+        raise NoArchive(f"no archive at {shown} (run `arsip db upgrade` or a crawl)")
+    return engine
+
+
+# SQLite errors of a connection's first read that can last an instant while another
+# connection opens or closes the WAL (its -wal and -shm files: created, recovered, or
+# checkpointed and removed by the last connection to close), outside the busy handler's reach
+_TRANSIENT_OPEN_ERRORS = ("unable to open database file", "database is locked",
+                          "locking protocol")
+READER_OPEN_RETRY_SECONDS = 5.0
+
+
+def _table_names(engine: Engine) -> list[str]:
+    """The database's tables, read through a first connection: on SQLite an error that can
+    be transient is retried (with growing pauses) for up to READER_OPEN_RETRY_SECONDS."""
+    deadline = time.monotonic() + READER_OPEN_RETRY_SECONDS
+    pause = 0.02
+    while True:
+        try:
+            return inspect(engine).get_table_names()
+        except OperationalError as exc:
+            transient = is_sqlite(engine) and _sqlite_file_exists(engine) and any(
+                text in str(exc.orig) for text in _TRANSIENT_OPEN_ERRORS)
+            if not transient or time.monotonic() + pause > deadline:
+                raise
+            engine.dispose()
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
+def _sqlite_file_exists(engine: Engine) -> bool:
+    database = engine.url.database or ""
+    if database.startswith("file:"):
+        database = unquote(database[len("file:"):])
+    return database in ("", ":memory:") or Path(database).exists()
+
+
 def open_archive(url: str | None = None, *, readonly: bool = False) -> Engine:
     """The engine of a ready-to-use archive: migrated to head on first use.
 
-    A read-only open of an SQLite file that does not exist yet is an error, not a new file.
+    ``readonly`` is :func:`open_reader` (an SQLite file that does not exist yet is an
+    error, not a new file).
     """
-    engine = make_engine(url, readonly=readonly)
     if readonly:
-        # the URL as the user gave it (a read-only engine's own URL is rewritten: file:...)
-        shown = redact(url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL)
-        try:
-            names = inspect(engine).get_table_names()
-        except Exception as exc:
-            raise StorageError(f"cannot open database {shown}: {error_line(exc)}") from exc
-        if "articles" not in names:
-            raise StorageError(f"no archive at {shown} (run `arsip db upgrade` or a crawl)")
-        return engine
+        return open_reader(url)
+    engine = make_engine(url)
     ensure_schema(engine)
     return engine

@@ -7,3 +7,12 @@ class StorageError(Exception):
 
 class NotFound(StorageError):
     """No article (or run, or site) matches what was asked for."""
+
+
+class DatabaseURLError(StorageError):
+    """The database URL cannot be used as given: unparseable, an unknown backend, or a driver
+    that is not installed. A configuration error (the CLI exits 2, as for a bad config)."""
+
+
+class NoArchive(StorageError):
+    """A reader found no archive where the database URL points (nothing was created)."""

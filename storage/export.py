@@ -203,7 +203,7 @@ def write_warc(session: Session, out: BinaryIO, filters: ArticleFilter | None = 
     from warcio.timeutils import datetime_to_iso_date
     from warcio.warcwriter import WARCWriter
 
-    from arsip import __version__
+    from config import __version__
 
     writer = WARCWriter(out, gzip=True, warc_version="WARC/1.0")
     info = writer.create_warcinfo_record(filename, {

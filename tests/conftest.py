@@ -20,7 +20,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
-SEED = SHARED / "seeds" / "000_21469154c11597cc.txt"
+# the seed article the project starts from (a copy of ../shared/seeds/000_21469154c11597cc.txt
+# kept in the repository, so that its tests run on any clone)
+SEED = REPO_ROOT / "tests" / "data" / "seeds" / "000_21469154c11597cc.txt"
 CORPUS = SHARED / "corpus"
 
 PG_ADMIN_URL = os.environ.get("ARSIP_TEST_DATABASE_URL", "")
@@ -116,7 +118,7 @@ def cli():
 @pytest.fixture(scope="session")
 def seed_text() -> str:
     if not SEED.exists():
-        pytest.skip(f"seed article not found at {SEED} (../shared is missing)")
+        pytest.skip(f"seed article not found at {SEED} (the repository's copy is missing)")
     return SEED.read_text(encoding="utf-8")
 
 

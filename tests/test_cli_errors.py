@@ -1,6 +1,6 @@
 """Bad input at the edges: a one-line error naming the key or argument, exit 2, no traceback.
 
-Config files are checked twice: by ``arsip.config.load_config`` (every problem, with site and
+Config files are checked twice: by ``config.loading.load_config`` (every problem, with site and
 key) and through the real CLI in a subprocess (``arsip db upgrade`` and ``arsip sites list``
 both read the config before doing anything).
 """
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from arsip.config import ConfigError, load_config
+from config.loading import load_config
+from config.model import ConfigError
 
 GOOD_SITE = '''
 [[sites]]
@@ -262,3 +263,52 @@ def test_debug_shows_the_traceback(tmp_path: Path, cli: Any) -> None:
     assert loud.returncode != 0
     assert "Traceback (most recent call last)" in loud.stderr
     assert "ConfigError" in loud.stderr and "key 'cron'" in loud.stderr
+
+
+# ------------------------------------------------------------------ database URLs
+
+NO_PSYCOPG = "import sys\nsys.modules['psycopg'] = None  # `import psycopg` now fails\n"
+
+
+def test_make_engine_without_psycopg_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from storage.engine import make_engine
+    from storage.errors import DatabaseURLError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # type: ignore[arg-type]
+    with pytest.raises(DatabaseURLError) as caught:
+        make_engine("postgresql://arsip:s3cret@127.0.0.1:1/x")
+    text = str(caught.value)
+    assert "pip install 'arsip[postgres]'" in text and "s3cret" not in text
+
+
+@pytest.mark.parametrize("command", [("search", "kazakhstan"), ("db", "upgrade"),
+                                     ("export",), ("runs",)], ids=" ".join)
+@pytest.mark.parametrize("how", ["env", "config"])
+def test_postgresql_url_without_the_driver_is_a_configuration_error(
+        tmp_path: Path, cli: Any, command: tuple[str, ...], how: str) -> None:
+    """The driver missing (psycopg cannot be imported, as on an install without the
+    ``postgres`` extra): one line saying what to install, exit 2, no password shown."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(NO_PSYCOPG, encoding="utf-8")
+    url = "postgresql://arsip:s3cret@127.0.0.1:1/x"
+    env = {"PYTHONPATH": str(hooks)}
+    if how == "env":
+        env["ARSIP_DATABASE_URL"] = url
+    else:
+        env["ARSIP_CONFIG"] = str(_write(tmp_path / "pg.toml", f'database_url = "{url}"\n'))
+    proc = cli(*command, env=env)
+    line = _assert_usage_error(proc, ["PostgreSQL driver", "pip install 'arsip[postgres]'"])
+    assert "s3cret" not in proc.stderr + proc.stdout
+    assert "127.0.0.1:1" in line  # which database it was
+
+
+@pytest.mark.parametrize(("url", "words"), [("nosuchdb://x/y", ["no driver", "nosuchdb"]),
+                                            ("::not a url", ["bad database URL"])])
+def test_unusable_database_url_is_a_configuration_error(cli: Any, url: str,
+                                                        words: list[str]) -> None:
+    proc = cli("search", "x", env={"ARSIP_DATABASE_URL": url})
+    _assert_usage_error(proc, words)

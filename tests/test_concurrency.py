@@ -2,7 +2,7 @@
 daemon crawling on its schedule, while readers search, export and list runs in a loop.
 
 SQLite is the hard case (one writer at a time): WAL, a busy timeout, short write transactions
-taken with BEGIN IMMEDIATE and read-only (``mode=ro``) connections for readers must keep
+taken with BEGIN IMMEDIATE and reader connections (``open_reader``: ``query_only``) must keep
 "database is locked" (or any error) from ever reaching a user. The same tests run on
 PostgreSQL with ``ARSIP_TEST_DATABASE_URL``.
 """

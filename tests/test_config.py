@@ -1,4 +1,4 @@
-"""`arsip.config`: arsip.toml + ARSIP_* environment, validation that reports every problem."""
+"""`config`: arsip.toml + ARSIP_* environment, validation that reports every problem."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from arsip.config import (
-    ConfigError,
-    load_config,
-    parse_config,
-    parse_duration,
-    schedule_problems,
-)
+from config.loading import load_config, parse_config
+from config.model import ConfigError, parse_duration
+from config.validation import schedule_problems
 
 
 @pytest.mark.parametrize("text, seconds", [

@@ -186,3 +186,28 @@ def test_header_pairs_shapes() -> None:
     assert header_pairs([["A", "1"], ("B", b"2")]) == [("A", "1"), ("B", "2")]
     assert header_pairs({"A": "x\r\n y"}) == [("A", "x y")]  # no header injection
     assert header_pairs(None) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002], ids=oct)
+def test_output_file_gets_the_umask_mode_or_keeps_the_replaced_files(
+        archive: dict[str, Any], tmp_path: Path, umask: int) -> None:
+    """--output writes through a 0600 temp file: a new file still gets ``0666 & ~umask``
+    (what any new file gets), and a file it replaces keeps its own mode."""
+    def export(out: Path, fmt: str = "jsonl") -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "arsip", "export", "--format", fmt, "--output", str(out)],
+            capture_output=True, text=True, umask=umask)
+        assert result.returncode == 0, result.stderr
+
+    new, new_warc = tmp_path / "new.jsonl", tmp_path / "new.warc.gz"
+    export(new)
+    export(new_warc, "warc")
+    assert jsonl(new.read_text())  # the export itself is there
+    for path in (new, new_warc):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, oct(path.stat().st_mode)
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("old\n")
+    kept.chmod(0o640)
+    export(kept)
+    assert kept.stat().st_mode & 0o777 == 0o640
+    assert jsonl(kept.read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,14 @@ def test_bad_jsonld_does_not_hide_the_rest() -> None:
     # the JSON-LD variant also carries a broken JSON-LD block: the good one still counts
     a = extract_page(page_bytes("intisari_article_jsonld.html"), "file:///tmp/page.html")
     assert a.is_article and a.section == "Internasional"
+
+
+def test_seed_copy_is_in_the_repository_and_matches_the_shared_seed() -> None:
+    """The seed tests read the repository's copy (tests/data/seeds), so they run on any clone;
+    where the project's shared seed is present, the copy is that very text."""
+    from tests.conftest import SEED, SHARED
+
+    assert SEED.is_file() and SEED.is_relative_to(Path(__file__).resolve().parent)
+    shared = SHARED / "seeds" / SEED.name
+    if shared.is_file():
+        assert SEED.read_bytes() == shared.read_bytes()

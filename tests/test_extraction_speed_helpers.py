@@ -23,8 +23,8 @@ from arsip.sample_site.site import SampleSite
 from crawler import dedup
 from crawler.extraction import body as body_mod
 from crawler.extraction import links
+from crawler.extraction.byline import BYLINE_ELEMENTS
 from crawler.extraction.html import decode, parse, text_of, text_starts_with, text_upto
-from crawler.extraction.metadata import _BYLINE_ELEMENTS, _xpath
 from tests.extraction_helpers import PAGES
 
 BASE = "http://127.0.0.1:8000"
@@ -218,23 +218,29 @@ def test_parse_of_utf8_bytes_is_parse_of_their_text(encoding: str | None) -> Non
 
 
 # -- metadata and body -----------------------------------------------------------------------
-def test_byline_xpath_finds_the_nine_condition_elements() -> None:
+def test_byline_xpath_finds_the_plain_condition_elements() -> None:
+    words = ("author", "byline", "penulis", "reporter", "writer", "credit", "contributor",
+             "kontributor", "wartawan", "pewarta")
+    has = " or ".join(f"contains(@class, '{w}') or contains(@id, '{w}')" for w in words)
+    data = " or ".join(f"contains(., '{w}')" for w in words)
     plain = etree.XPath(
-        "//*[@itemprop='author' or @rel='author' or contains(@class, 'author')"
-        " or contains(@class, 'byline') or contains(@class, 'reporter')"
-        " or contains(@class, 'penulis') or contains(@class, 'writer')"
-        " or contains(@id, 'author') or contains(@id, 'byline')]")
+        f"//*[@itemprop='author' or @rel='author' or {has}"
+        f" or @*[starts-with(name(), 'data-')][{data}]"
+        " or contains(translate(@aria-label, 'CA', 'ca'), 'contributor')"
+        " or contains(translate(@aria-label, 'A', 'a'), 'author')]")
     extra = ('<html><body><div class="post-author x" id="byline-1"><a rel="author">A</a></div>'
              '<span itemprop="author">B</span><p class="Author">no</p><i id="authorbox">C</i>'
-             '<b class="writer-name" itemprop="author">D</b></body></html>')
+             '<b class="writer-name" itemprop="author">D</b><span data-qa-id="author-name">E'
+             '</span><div class="read__credit">F</div><address aria-label="Contributor info">'
+             'G</address><span data-x="nothing">no</span></body></html>')
     found = 0
     for page in [*fixture_pages(), extra.encode()]:
         tree = parse(page)
         assert tree is not None
         want = plain(tree)
-        assert _xpath(_BYLINE_ELEMENTS)(tree) == want
+        assert BYLINE_ELEMENTS(tree) == want
         found += len(want)
-    assert found > 5
+    assert found > 8
 
 
 def test_trafilatura_settings_are_bare_extractions() -> None:

@@ -40,7 +40,7 @@ def _config(path: Path, site_url: str, **extra: object) -> None:
 
 
 def _seed(redis_url: str, database_url: str) -> int:
-    from arsip.config import load_config
+    from config.loading import load_config
     from crawler.distributed import seed_run
 
     cfg = load_config()
@@ -207,8 +207,8 @@ def test_workers_keep_aliases_and_near_duplicates_right(
         tmp_path: Path, database_url: str, redis_url: str) -> None:
     """The dedup fixtures (URL variants, copies, a syndicating portal): two workers group
     URLs into articles and mark near-duplicates as one machine does."""
-    from arsip.config import load_config
     from arsip.sample_site.site import SampleSite
+    from config.loading import load_config
     from crawler.distributed import seed_run
 
     ref_dir = tmp_path / "ref"

@@ -252,7 +252,7 @@ def _bench_result(writer_cpu: dict[str, float]) -> dict[str, Any]:
 
 
 def test_bench_breakdown_counts_the_writer_process_apart_from_fetch_and_pool() -> None:
-    from arsip.bench.crawl import breakdown, cpu_ceiling
+    from arsip.bench.crawl_report import breakdown, cpu_ceiling
 
     in_process = breakdown(_bench_result(
         {"write_batch": 3.0, "dedup_index": 1.0, "process_cpu": 3.5}), None)

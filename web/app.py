@@ -64,16 +64,16 @@ def create_app(database_url: str | None = None, *, engine: Engine | None = None,
                config_loader: Callable[[], Any] | None = None,
                allowed_hosts: list[str] | None = None) -> Starlette:
     """The web app over the archive at ``database_url`` (default: ``ARSIP_DATABASE_URL``),
-    read through a read-only engine (``engine`` when given). Raises StorageError when there
-    is no archive there.
+    read through the archive's reader engine (``storage.engine.open_reader``; ``engine`` when
+    given). Raises StorageError (NoArchive) when there is no archive there.
 
     ``allowed_hosts``: the Host header values accepted (others get 400), so that a web page
     elsewhere cannot read a loopback server through DNS rebinding; None accepts any.
     """
     if engine is None:
-        from storage.engine import open_archive
+        from storage.engine import open_reader
 
-        engine = open_archive(database_url, readonly=True)
+        engine = open_reader(database_url)
     state = WebState(engine=engine, database_url=database_url, token=token,
                      config_loader=config_loader)
     if secret is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from daemon.schedule_rows import schedule_rows
 from storage.dashboard import latest_heartbeat
 from storage.models import utcnow
 from storage.schedule import last_runs, live_daemons, stored_jobs
@@ -14,14 +15,12 @@ from web.state import WebState
 
 def schedules(state: WebState, session: Session) -> tuple[dict[str, dict[str, Any]], list[Any]]:
     """{site: schedule row of `arsip schedule`} and the live daemons."""
-    from arsip.commands.schedule import schedule_rows
-
-    read = (stored_jobs(state.engine), last_runs(session), live_daemons(session))
+    daemons = live_daemons(session)
     try:
         cfg = state.config()
     except Exception:  # noqa: BLE001 - a broken config file: the archive is still shown
-        return {}, read[2]
-    rows, daemons = schedule_rows(cfg, read)
+        return {}, daemons
+    rows = schedule_rows(cfg, stored_jobs(state.engine), last_runs(session))
     return {row["site"]: row for row in rows}, daemons
 
 

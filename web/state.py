@@ -61,13 +61,13 @@ class WebState:
             if self._writer is None:
                 from storage.engine import open_archive
 
-                self._writer = open_archive(self.database_url)
+                self._writer = open_archive(self.database_url)  # the archive's writer
             return self._writer
 
     def config(self) -> Any:
         if self.config_loader is not None:
             return self.config_loader()
-        from arsip.config import load_config
+        from config.loading import load_config
 
         return load_config()
 

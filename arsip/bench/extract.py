@@ -3,7 +3,10 @@
 For each corpus folder (``ground-truth.json`` + ``<id>.html.gz``, see ../shared/corpus):
 body F1/precision/recall/accuracy (the article-extraction-benchmark metric), title, date and
 author accuracy on the pages that have them, and pages/s, for arsip (``extract_page``) and for
-trafilatura with its defaults and its own metadata, in the same run.
+trafilatura with its defaults and its own metadata, in the same run. Then author accuracy on
+pages without structured data: the byline fixture set (``tests/data/bylines``, or
+``--bylines DIR``), the share of pages whose author list is exactly the expected one, overall and
+on the part held out from tuning.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from arsip.errors import UsageError
 
 COLUMNS = ["corpus", "extractor", "pages", "f1", "precision", "recall", "accuracy", "empty",
            "title", "date", "author", "pages_per_s"]
+BYLINES = Path(__file__).resolve().parents[2] / "tests" / "data" / "bylines"
 KEYS = ["f1", "precision", "recall", "accuracy", "title", "date", "author", "pages_per_s"]
 
 
@@ -27,6 +31,9 @@ def register(sub: Any, common: Any) -> None:
                    help="folder with ground-truth.json and <id>.html.gz pages")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default: table)")
+    p.add_argument("--bylines", metavar="DIR", default=None,
+                   help="byline fixture folder (expected.json + pages; default: the repo's "
+                        "tests/data/bylines)")
     p.set_defaults(func=run)
 
 
@@ -68,16 +75,49 @@ def bench_corpus(folder: Path) -> dict[str, Any]:
             "arsip": ours.summary(), "trafilatura": theirs.summary()}
 
 
+def bench_bylines(folder: Path) -> dict[str, Any]:
+    """Exact author-list accuracy of ``extract_page`` on the byline fixtures (pages with no
+    structured author): overall, on the tuned part and on the held-out part."""
+    import json
+
+    from crawler.extraction import extract_page
+
+    try:
+        expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+        pages = {name: (folder / f"{name}.html").read_bytes() for name in expected}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"bad byline fixture folder {folder}: {exc}") from None
+    parts: dict[str, list[bool]] = {"all": [], "tuned": [], "held_out": []}
+    wrong: dict[str, list[str]] = {}
+    for name, case in sorted(expected.items()):
+        got = extract_page(pages[name], case["url"]).authors
+        ok = got == case["authors"]
+        parts["all"].append(ok)
+        parts["held_out" if case.get("held_out") else "tuned"].append(ok)
+        if not ok:
+            wrong[name] = got
+    out: dict[str, Any] = {"pages": len(parts["all"])}
+    for key, oks in parts.items():
+        out[f"{key}_pages"] = len(oks)
+        out[f"{key}_accuracy"] = sum(oks) / len(oks) if oks else None
+    out["wrong"] = wrong
+    return out
+
+
 def run(args: Any) -> int:
     folders = [Path(c) for c in args.corpora]
     for folder in folders:
         if not (folder / "ground-truth.json").is_file():
             raise UsageError(f"not a corpus folder (no ground-truth.json): {folder}")
+    byline_dir = Path(args.bylines) if args.bylines else BYLINES
+    if args.bylines and not (byline_dir / "expected.json").is_file():
+        raise UsageError(f"not a byline fixture folder (no expected.json): {byline_dir}")
     results = [bench_corpus(folder) for folder in folders]
+    bylines = bench_bylines(byline_dir) if (byline_dir / "expected.json").is_file() else None
     if args.format == "json":
         from arsip.output import dumps
 
-        sys.stdout.write(dumps({"corpora": results}, indent=2) + "\n")
+        sys.stdout.write(dumps({"corpora": results, "bylines": bylines}, indent=2) + "\n")
         return 0
     from arsip.output import print_rows
 
@@ -98,4 +138,11 @@ def run(args: Any) -> int:
                           f"speed x{a['pages_per_s'] / t['pages_per_s']:.2f}")
     if ratios:
         print("arsip vs trafilatura: " + "; ".join(ratios))
+    if bylines is not None:
+        print(f"authors on pages without structured data ({bylines['pages']} byline templates): "
+              f"{bylines['all_accuracy']:.3f} overall, {bylines['tuned_accuracy']:.3f} tuned "
+              f"({bylines['tuned_pages']}), {bylines['held_out_accuracy']:.3f} held out "
+              f"({bylines['held_out_pages']})")
+        for name, got in bylines["wrong"].items():
+            print(f"  wrong: {name}: {got}")
     return 0

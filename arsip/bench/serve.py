@@ -168,9 +168,9 @@ def site_names_of(url: str) -> set[str]:
     from sqlalchemy.orm import Session
 
     from storage.dashboard import site_names
-    from storage.engine import open_archive
+    from storage.engine import open_reader
 
-    engine = open_archive(url, readonly=True)
+    engine = open_reader(url)
     try:
         with Session(engine) as s:
             return set(site_names(s))
@@ -183,9 +183,9 @@ def written_articles(url: str, before: set[str]) -> dict[str, int]:
     from sqlalchemy.orm import Session
 
     from storage.dashboard import site_counts
-    from storage.engine import open_archive
+    from storage.engine import open_reader
 
-    engine = open_archive(url, readonly=True)
+    engine = open_reader(url)
     try:
         with Session(engine) as s:
             return {name: count for name, (count, _) in site_counts(s).items()

@@ -137,8 +137,8 @@ def one_round(count: int, *, redis_url: str, site: Any, delay: float, concurrenc
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from arsip.config import SiteConfig
     from arsip.sample_site.server import SiteServer
+    from config.model import SiteConfig
     from crawler.distributed import (
         RunKeys,
         connect,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from arsip.config import Config, load_config
+from config.loading import load_config
+from config.model import Config
 
 
 def settings() -> Config:
@@ -18,10 +19,13 @@ def database_url(cfg: Config | None = None) -> str | None:
 
 
 def archive_engine(*, readonly: bool = False, cfg: Config | None = None) -> Any:
-    """The archive's engine, migrated to head on first use (read-only: must exist)."""
-    from storage.engine import open_archive
+    """The archive's engine, migrated to head on first use; ``readonly``: a reader's
+    (``storage.engine.open_reader``: never writes, migrates or creates; must exist)."""
+    from storage.engine import open_archive, open_reader
 
-    return open_archive(database_url(cfg), readonly=readonly)
+    if readonly:
+        return open_reader(database_url(cfg))
+    return open_archive(database_url(cfg))
 
 
 def not_yet(name: str) -> Any:

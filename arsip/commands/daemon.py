@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from arsip.errors import UsageError
+from arsip.errors import CommandError, UsageError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -30,11 +30,16 @@ def register(sub: Any, common: Any) -> None:
 
 def run(args: Any) -> int:
     import scheduler
-    from arsip.config import ConfigError
+    from config.model import ConfigError
+    from daemon.errors import DaemonError, LogFileError
 
     try:
         return scheduler.serve(log_level="DEBUG" if args.debug else args.log_level,
                                log_file=args.log_file)
+    except LogFileError as exc:
+        raise UsageError(str(exc)) from exc
+    except DaemonError as exc:
+        raise CommandError(str(exc)) from exc
     except ConfigError as exc:
         # the same lines as `arsip sites validate`, then the one-line error (exit 2)
         for problem in exc.problems:

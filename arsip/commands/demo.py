@@ -28,7 +28,7 @@ def run(args: Any) -> int:
     from arsip.sample_site.server import SiteServer
     from crawler.options import from_url
     from crawler.runner import CrawlJob, run_crawls, summary_line
-    from storage.engine import DEFAULT_DATABASE_URL, open_archive, redact
+    from storage.engine import DEFAULT_DATABASE_URL, open_reader, redact
     from storage.models import Article, ArticleLink, ArticleURL, Site
 
     cfg = settings()
@@ -41,7 +41,7 @@ def run(args: Any) -> int:
                               extract_workers=args.workers, progress_interval=1e9)
     for outcome in outcomes:
         print(summary_line(outcome))
-    engine = open_archive(cfg.database_url, readonly=True)
+    engine = open_reader(cfg.database_url)
     with Session(engine) as session:
         site_id = session.execute(select(Site.id).where(Site.name == options.name)).scalar_one()
         rows = session.execute(

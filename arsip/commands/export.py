@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -49,6 +50,9 @@ def open_output(path: str | None, *, binary: bool) -> Iterator[Any]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as raw:
+            # mkstemp makes the file 0600; the result gets the mode a new file gets under
+            # the user's umask, or keeps the mode of the file it replaces
+            os.fchmod(raw.fileno(), _output_mode(target))
             if binary:
                 yield raw
             else:
@@ -61,6 +65,18 @@ def open_output(path: str | None, *, binary: bool) -> Iterator[Any]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _output_mode(target: Path) -> int:
+    """The permission bits ``target`` ends with: those of the file it replaces, else those
+    of a new file under the process's umask (``0o666 & ~umask``, as ``open()`` gives)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        pass
+    umask = os.umask(0o077)  # reading the umask means setting it: put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def run(args: Any) -> int:

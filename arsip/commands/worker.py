@@ -40,7 +40,7 @@ def register(sub: Any, common: Any) -> None:
 
 
 def seed_targets(cfg: Any, targets: list[str]) -> list[int]:
-    from arsip.config import SiteConfig
+    from config.model import SiteConfig
     from crawler.distributed import RunActiveError, seed_run
     from crawler.options import OptionsError, from_url
 

@@ -12,6 +12,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from crawler.extraction.article import RelatedLink
+from crawler.extraction.byline import authors_in, spaced_text
 from crawler.extraction.html import text_of, text_starts_with, text_upto
 from crawler.extraction.links import absolute
 
@@ -35,8 +36,6 @@ BYLINE_RE = re.compile(
     r"\s*:?\s*(?P<name>[^\s:].{0,80})$",
     re.I,
 )
-AUTHOR_LABELS = {"penulis", "pewarta", "reporter", "wartawan", "oleh", "ditulis oleh",
-                 "kontributor", "by", "written by"}
 _BYLINE_START = re.compile(
     r"^\s*(?:penulis|pewarta|reporter|wartawan|oleh|ditulis oleh|kontributor|editor|penyunting"
     r"|redaktur|sumber|fotografer|editor foto)\s*(?::|$)", re.I)
@@ -179,7 +178,7 @@ class InsertFinder:
             if holder.tag in ("script", "style", "title", "option", "textarea"):
                 continue
             el = holder
-            text = text_upto(el, 100)
+            text = spaced_text(el, 100)  # "<b>Penulis</b><a>X</a>" reads "Penulis X"
             if text is None:
                 continue  # longer than a byline
             # "<span>Penulis:</span> <a>Name</a>": the line is the parent
@@ -187,7 +186,7 @@ class InsertFinder:
             if len(text) < 20 and parent is not None and parent.tag in ("td", "th", "dt"):
                 parent = parent.getparent()  # a table row: "| Penulis | : Name |"
             if len(text) < 20 and parent is not None and parent.tag not in _SKIP:
-                ptext = text_upto(parent, 100)
+                ptext = spaced_text(parent, 100)
                 if ptext is not None and ptext.startswith(text):
                     el, text = parent, ptext
             if len(text) > 100:
@@ -195,12 +194,7 @@ class InsertFinder:
             m = BYLINE_RE.match(text)
             if not m:
                 continue
-            label = " ".join(m.group("label").lower().split())
-            if label in AUTHOR_LABELS:
-                name = re.sub(r"^kontributor\s+[^,]+,\s*", "", m.group("name"), flags=re.I)
-                name = re.split(r"\s*[|•·]\s*|\s{2,}|\s+(?:editor|penyunting)\s*:", name,
-                                flags=re.I)[0].strip(" -,;:")
-                if name:
-                    authors.append(name)
+            # the names the line's author labels give ("Pewarta: X<br>Editor: Y" -> X)
+            authors.extend(name for name in authors_in(el) if name not in authors)
             self._remove(el)
         return authors

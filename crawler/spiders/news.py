@@ -6,7 +6,9 @@ article's related links ("Baca Juga" and related blocks) to ``related_depth`` ho
 Extraction happens in ``crawler.extraction`` (in the ExtractionPool's worker processes);
 storage in the pipeline. Every URL is canonicalised before it is requested; a URL already
 fetched in this run, or archived in an earlier run (and not due for a re-check), is not
-requested again.
+requested again; an archived article's stored related links (``article_links``) are then
+followed as its page's would be, so that a crawl after an interrupted one, or a scheduled
+run, reaches every story an uninterrupted crawl does.
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ class NewsSpider(Spider):
         self._depths: dict[str, int] = {}  # reached as a listing or candidate
         self._cut: dict[str, tuple[list[str], int]] = {}
         self._cut_links: dict[str, list[str]] = {}
+        # archived articles not fetched again whose stored related links were cut at
+        # ``related_depth``: (article id, listing depth), read when a shorter way turns up
+        self._known_cut: dict[str, tuple[int, int]] = {}
         self._unlocked: list[Request] = []  # requests that a shorter way to a page allowed
         self.scheduled = 0
         self._pool: Any = None
@@ -228,7 +233,9 @@ class NewsSpider(Spider):
             if known is not None:
                 if not known.due:
                     self._stat("arsip/skipped_known")
+                    self._unlocked.extend(self._known_links(key, known.article_id, hop, depth))
                     return None
+                extra = {**(extra or {}), "known_id": known.article_id}
                 if known.etag:
                     headers["If-None-Match"] = known.etag
                 if known.last_modified:
@@ -247,6 +254,9 @@ class NewsSpider(Spider):
         and, as a listing or candidate, at ``depth``: what it had cut at a limit that
         this shorter way allows is followed now (``_unlocked``, drained by ``_follow_all``)."""
         nearer_hop, nearer_depth = self._lower(key, hop, depth)
+        if nearer_hop and hop < self.options.related_depth and key in self._known_cut:
+            article_id, cut_depth = self._known_cut.pop(key)
+            self._unlocked.extend(self._stored_links(article_id, cut_depth, hop))
         if nearer_hop or nearer_depth:
             self._unlocked.extend(self._take_cut(key, hop, depth, nearer_hop, nearer_depth))
 
@@ -285,6 +295,46 @@ class NewsSpider(Spider):
             out += self._follow_all(links, kind="candidate", depth=depth + 1)
         return out
 
+    def _known_links(self, key: str, article_id: int, hop: int, depth: int) -> list[Request]:
+        """An archived article that is not fetched again, ``hop`` related links from a
+        listing: its stored related links continue the count as its page's
+        would (``_emit``): followed below ``related_depth``, else kept for a shorter way."""
+        if hop < self.options.related_depth:
+            return self._stored_links(article_id, depth, hop)
+        if hop > 0:  # (a page at hop 0 has no shorter way)
+            self._known_cut[key] = (article_id, depth)
+        return []
+
+    def _stored_links(self, article_id: int, depth: int, hop: int) -> list[Request]:
+        """Requests for the stored related links of archived article ``article_id``, now
+        ``hop`` hops from a listing (those archived too continue the same way)."""
+        urls = self._stored_urls(article_id)
+        if not urls:
+            return []
+        self._stat("arsip/related_from_archive")
+        return list(self._follow_all(urls, kind="related", depth=depth, hop=hop + 1))
+
+    def _stored_urls(self, article_id: int) -> list[str]:
+        try:
+            return list(self.known.links([article_id]).get(article_id, []))
+        except SQLAlchemyError as exc:
+            self._database_gone(exc)
+            return []
+
+    def _not_modified_links(self, meta: dict[str, Any]) -> list[Request]:
+        """A re-checked article answered 304: its stored related links, as ``_emit`` does
+        with a page's (this page was requested, so what it cuts at the limit is kept where
+        the fleet's spider keeps a fetched page's: ``_store_cut``)."""
+        hop, key, depth = meta.get("hop", 0), meta.get("key"), meta.get("depth", 0)
+        if key is not None:  # a shorter way to this page may have turned up meanwhile
+            hop = min(hop, self._hops.get(key, hop))
+        if hop < self.options.related_depth:
+            return self._stored_links(meta["known_id"], depth, hop)
+        if key is None or hop == 0:
+            return []
+        urls = self._stored_urls(meta["known_id"])
+        return list(self._store_cut(key, urls, depth)) if urls else []
+
     def _follow_all(self, urls: Iterable[str], **kwargs: Any) -> Iterator[Request]:
         """``_follow`` each URL; with the requests that a shorter way to a page unlocked."""
         for url in urls:
@@ -303,6 +353,9 @@ class NewsSpider(Spider):
             yield ArticleItem(url=response.url, canonical_url=canonical, alias_urls=[],
                               article=ExtractedArticle(url=response.url), related=[],
                               fingerprint=None, status=304, not_modified=True)
+            if meta.get("known_id") is not None:  # unchanged: its stored links continue
+                for req in self._not_modified_links(meta):
+                    yield req
             return
         if not isinstance(response, TextResponse):
             ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")

@@ -45,6 +45,26 @@ class WorkerSpider(NewsSpider):
             req.meta["arsip_reach"] = (kwargs.get("hop", 0), reach)
         return req
 
+    def redirect_claim(self, request: Request, source: str
+                       ) -> tuple[str, tuple[int | str, int | str] | None]:
+        """The claim (fetch key) and reach (hop, listing depth) of a redirect from ``source``
+        to ``request.url``, as ``_follow`` gives them to a link: a redirect's target counts
+        with its source, so a direct link to it is fetched once across the fleet, whichever
+        comes first. No claim when the target has its source's key (http to https, www, a
+        trailing slash: the claim is the source's own); robots.txt, sitemaps and feeds
+        (``meta``) are not claimed."""
+        meta = request.meta.get("arsip")
+        if not isinstance(meta, dict) or meta.get("kind", "meta") == "meta":
+            return "", None
+        key = fetch_key(request.url)
+        if key == fetch_key(source):
+            return "", None
+        meta["key"] = key  # what the page cuts is kept under the target's key
+        if meta.get("is_page_all") or meta.get("merge") is not None:
+            return key, None  # a part of an article: claimed, as _request_part claims it
+        depth = meta.get("depth", 0) if meta.get("kind") in ("listing", "candidate") else ""
+        return key, (meta.get("hop", 0), depth)
+
     # -- hops across the fleet ---------------------------------------------------------------
     def _take_cut(self, key: str, hop: int, depth: int | None, nearer_hop: bool,
                   nearer_depth: bool) -> list[Request]:
