@@ -30,6 +30,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler import writer_process
+from crawler.extraction.version import EXTRACTOR_VERSION
 from crawler.items import ArticleItem
 from crawler.writer_process import Job, Writer, WriterConfig, db_error_message, error_string
 from storage.archive import ArchivedPage, LinkRecord, StoreResult
@@ -82,6 +83,7 @@ def to_archived_page(item: ArticleItem) -> ArchivedPage:
         fetched_at=item.fetched_at,
         etag=item.etag,
         last_modified=item.last_modified,
+        extractor_version=EXTRACTOR_VERSION,
     )
 
 

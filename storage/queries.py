@@ -96,6 +96,8 @@ class VersionInfo:
     first_seen: datetime
     last_seen: datetime
     diff: str | None = None  # unified diff against the next newer text
+    # why the next newer text replaced it: "changed" (on the site) or "reextract"
+    reason: str = "changed"
 
 
 @dataclass
@@ -226,7 +228,7 @@ def article_versions(session: Session, article: Article) -> list[VersionInfo]:
         ))
         result.append(VersionInfo(version=row.version, title=row.title,
                                   first_seen=row.first_seen, last_seen=row.last_seen,
-                                  diff=diff))
+                                  diff=diff, reason=row.reason))
         newer_lines, newer_name = lines, f"version {row.version}"
     return result
 

@@ -344,7 +344,7 @@ class NewsSpider(Spider):
                     yield req
 
     def _route_article(self, response: Response, article: ExtractedArticle, fp: Any,
-                       meta: dict[str, Any], raw_gz: bytes | None = None) -> Iterable[Any]:
+                       meta: dict[str, Any], raw_gz: Any = None) -> Iterable[Any]:
         merge: MergeState | None = meta.get("merge")
         here = response.url
         # a "show all" variant holds the whole article: fetch it instead of the pages
@@ -415,7 +415,7 @@ class NewsSpider(Spider):
     def _emit(self, article: ExtractedArticle, fp: Any, response: Response | None,
               meta: dict[str, Any], *, aliases: list[str],
               raw: tuple[str, int, dict[str, str], bytes] | None = None,
-              raw_gz: bytes | None = None) -> Iterable[Any]:
+              raw_gz: Any = None) -> Iterable[Any]:
         if response is not None:
             url, status, headers, body = (response.url, response.status, _headers(response),
                                           response.body)
