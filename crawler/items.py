@@ -24,6 +24,8 @@ class ArticleItem:
     raw_body: bytes = b""
     # the raw page compressed by the extraction worker (the writer then needs no raw_body)
     raw_gz: Compressed | None = None
+    # a multi-page article's pages after the first (url, body): stored with it
+    raw_parts: list[tuple[str, bytes]] = field(default_factory=list)
     fetched_at: datetime = field(default_factory=utcnow)
     etag: str | None = None
     last_modified: str | None = None

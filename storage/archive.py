@@ -86,6 +86,8 @@ class ArchivedPage:
     raw_body: bytes = b""
     # raw_body compressed already (compress_raw), by a worker
     raw_gz: Compressed | None = None
+    # a multi-page article's pages after the first (url, raw body), fetched with it
+    raw_parts: list[tuple[str, bytes]] = field(default_factory=list)
     fetched_at: datetime = field(default_factory=utcnow)
     etag: str | None = None
     last_modified: str | None = None
@@ -170,6 +172,15 @@ def _store_raw(session: Session, article_id: int, page: ArchivedPage) -> None:
         "raw_size": packed.raw_size,
         "content_hash": page.fingerprint.content_hash if page.fingerprint else None,
     })
+    for number, (url, body) in enumerate(page.raw_parts, 1):
+        part = compress_raw(body)
+        session.connection().execute(insert_stmt(dialect_name(session), RawPage.__table__), {
+            "article_id": article_id, "url": url, "fetched_at": page.fetched_at,
+            "status": page.status, "headers": page.headers, "body_gz": part.data,
+            "codec": part.codec, "dictionary_id": part.dictionary_id,
+            "raw_size": part.raw_size, "part": number,
+            "content_hash": page.fingerprint.content_hash if page.fingerprint else None,
+        })
 
 
 def _article_values(page: ArchivedPage) -> dict[str, Any]:

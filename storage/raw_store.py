@@ -30,13 +30,15 @@ from storage import raw_codec
 from storage.models import Article, RawDictionary, RawPage, Site, utcnow
 from storage.raw_codec import Dictionary
 
-MIN_TRAIN_PAGES = 20
+MIN_TRAIN_PAGES = 10
 MAX_TRAIN_PAGES = 100
 GROWTH = 5
 RETRAIN_EVERY = 5000
 CHECK_EVERY = 500
 DEGRADED = 1.3
 COMPACT_BATCH = 200
+CHECK_PAGES = 50  # the crawl's writer asks needs_training every this many pages stored
+RECOMPRESS_FEW = 500  # a new dictionary recompresses the site's older pages when this few
 
 
 def current_dictionary(session: Session, site_id: int) -> Dictionary | None:
@@ -156,6 +158,21 @@ def needs_training(session: Session, site_id: int) -> TrainCheck:
     return TrainCheck(False)
 
 
+def recompress_few(session: Session, site_id: int, zdict: Dictionary) -> int:
+    """After a site's first dictionary: its pages stored before it (a first crawl's first
+    pages) recompressed with it, when there are at most ``RECOMPRESS_FEW`` of them (more:
+    ``arsip db compact``). Returns how many."""
+    stale = session.connection().execute(select(func.count()).select_from(
+        select(RawPage.id).join(Article, Article.id == RawPage.article_id)
+        .where(Article.site_id == site_id, RawPage.dictionary_id.is_(None))
+        .limit(RECOMPRESS_FEW + 1).subquery())).scalar_one()
+    if not stale or stale > RECOMPRESS_FEW:
+        return 0
+    pages, *_ = compact_batch(session, site_id, zdict, 0, RECOMPRESS_FEW + 1,
+                              only_undictionaried=True)
+    return pages
+
+
 def maybe_train(session: Session, site_id: int) -> Dictionary | None:
     """A new dictionary for the site when the policy (module docstring) asks for one."""
     if not needs_training(session, site_id).train:
@@ -202,15 +219,19 @@ def prepare_site(session: Session, site_id: int) -> tuple[Dictionary | None, boo
 
 
 def compact_batch(session: Session, site_id: int, zdict: Dictionary | None, after: int,
-                  limit: int = COMPACT_BATCH) -> tuple[int, int, int, int]:
+                  limit: int = COMPACT_BATCH, *, only_undictionaried: bool = False
+                  ) -> tuple[int, int, int, int]:
     """Recompress up to ``limit`` of the site's pages (ids above ``after``) that are not at
-    ``zdict`` yet. Returns (pages, bytes before, bytes after, last id seen; 0: none left)."""
+    ``zdict`` yet (``only_undictionaried``: only those without a dictionary). Returns
+    (pages, bytes before, bytes after, last id seen; 0: none left)."""
     target = zdict.id if zdict is not None else None
-    stale = RawPage.codec != raw_codec.ZSTD
-    stale = stale | (RawPage.dictionary_id.is_(None) if target is not None
-                     else RawPage.dictionary_id.is_not(None))
-    if target is not None:
-        stale = stale | (RawPage.dictionary_id != target)
+    stale: Any = RawPage.codec != raw_codec.ZSTD
+    if only_undictionaried:
+        stale = RawPage.dictionary_id.is_(None)
+    elif target is not None:
+        stale = stale | RawPage.dictionary_id.is_(None) | (RawPage.dictionary_id != target)
+    else:
+        stale = stale | RawPage.dictionary_id.is_not(None)
     rows = session.connection().execute(
         select(RawPage.id, RawPage.codec, RawPage.body_gz, RawPage.dictionary_id)
         .join(Article, Article.id == RawPage.article_id)
