@@ -295,3 +295,13 @@ def raw_sizes(session: Session, site_ids_: Iterable[int] | None = None
     if site_ids_ is not None:
         stmt = stmt.where(Article.site_id.in_(list(site_ids_)))
     return {row[0]: (int(row[1]), int(row[2])) for row in session.execute(stmt)}
+
+
+def dictionary_sizes(session: Session, site_ids_: Iterable[int] | None = None
+                     ) -> dict[int, int]:
+    """Per site: the bytes of its stored dictionaries."""
+    stmt = (select(RawDictionary.site_id, func.sum(func.length(RawDictionary.dictionary)))
+            .group_by(RawDictionary.site_id))
+    if site_ids_ is not None:
+        stmt = stmt.where(RawDictionary.site_id.in_(list(site_ids_)))
+    return {row[0]: int(row[1] or 0) for row in session.execute(stmt)}
