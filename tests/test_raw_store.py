@@ -21,7 +21,7 @@ from crawler.processing import process_page
 from storage import raw_codec, raw_store
 from storage.models import RawDictionary, RawPage
 from storage.raw_codec import Dictionary
-from storage.raw_store import compact_batch, compact_site, read_raw, train_dictionary
+from storage.raw_store import compact_batch, read_raw, train_dictionary
 from tests.archive_factory import ArchiveFactory
 from tests.reextract_helpers import news_page, store, story
 
