@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import difflib
 import sys
 import time
@@ -224,16 +225,29 @@ async def _run(session_factory: Callable[[], Session], options: Options,
     try:
         batches = [ids[i:i + options.batch] for i in range(0, len(ids), options.batch)]
         writing: asyncio.Future[Any] | None = None
-        for batch in batches:
-            with session_factory() as session:
-                pages = store.load_pages(session, batch)
-            extracted = await _extract_batch(pool, pages)
+        # two batches in extraction at a time: the workers never wait for a batch's last
+        # pages, nor for its write (in a thread, beside the next batches' extraction)
+        extracting: collections.deque[tuple[Any, asyncio.Future[Any]]] = collections.deque()
+
+        async def write_next() -> None:
+            nonlocal writing
+            pages, task = extracting.popleft()
+            extracted = await task
             if writing is not None:
                 await writing  # the previous batch's transaction, before this one's
             writing = asyncio.ensure_future(asyncio.to_thread(
                 _decide_and_write, session_factory, options, pages, extracted, summary))
             if progress is not None:
                 progress(summary)
+
+        for batch in batches:
+            with session_factory() as session:
+                pages = store.load_pages(session, batch)
+            extracting.append((pages, asyncio.ensure_future(_extract_batch(pool, pages))))
+            if len(extracting) >= 2:
+                await write_next()
+        while extracting:
+            await write_next()
         if writing is not None:
             await writing
     finally:
