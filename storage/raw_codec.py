@@ -32,6 +32,8 @@ RAW_GZIP_LEVEL = 2
 # the crawl benchmark's pages, for well under half the bytes (README: "Raw pages")
 ZSTD_LEVEL = 3
 DICTIONARY_SIZE = 112_640  # zstd's default dictionary size (110 KB)
+FEW_SAMPLES = 16  # fewer pages than this are trained on in SLICE-byte slices
+SLICE = 8192
 
 GZIP = "gzip"
 ZSTD = "zstd"
@@ -105,6 +107,8 @@ def train(samples: list[bytes], size: int = DICTIONARY_SIZE) -> bytes:
     """A zstd dictionary trained on ``samples`` (a site's raw pages). Raises
     ``zstandard.ZstdError`` when the samples are too few or too small to train on."""
     size = min(size, max(4096, sum(len(s) for s in samples) // 4))
+    if len(samples) < FEW_SAMPLES:  # zstd's trainer wants many samples: pages in slices
+        samples = [s[i:i + SLICE] for s in samples for i in range(0, len(s), SLICE)]
     # fixed COVER parameters (segment k, dmer d, frequency table 2**f): zstd's parameter
     # search costs 3-4x the CPU for a ratio within 0.002 of these on news pages
     return zstandard.train_dictionary(size, list[Any](samples), level=ZSTD_LEVEL, k=2048, d=8,

@@ -5,8 +5,9 @@ Dictionaries (``raw_dictionaries``), per site:
 - trained on the site's own stored pages once it has ``MIN_TRAIN_PAGES`` of them (the
   archive writer checks after its batches, ``maybe_train``), on at most
   ``MAX_TRAIN_PAGES`` of its latest pages;
-- retrained when the site has ``GROWTH`` times the pages its dictionary was trained on
-  (20, then 100: a dictionary from more pages knows more of the template), every
+- retrained when the site has ``GROWTH`` times the pages its dictionary was trained on, up
+  up to ``MAX_TRAIN_PAGES`` when that at least doubles the sample (10 pages, then 50 to
+  100: a dictionary from more pages knows more of the site's templates), every
   ``RETRAIN_EVERY`` pages stored since, and when the pages stored with it since it was
   made compress more than ``DEGRADED`` times worse than its training sample did (a new
   template), checked every ``CHECK_EVERY`` pages;
@@ -147,7 +148,10 @@ def needs_training(session: Session, site_id: int) -> TrainCheck:
         .where(RawPage.dictionary_id == current.id)
     ).one()
     used = since[0] or 0
-    if current.pages < MAX_TRAIN_PAGES and used + current.pages >= GROWTH * current.pages:
+    # from a few pages to many: retrained once the sample would be GROWTH times larger (or
+    # the largest one, when that is at least twice as large)
+    sample = min(MAX_TRAIN_PAGES, used + current.pages)
+    if sample >= min(GROWTH * current.pages, MAX_TRAIN_PAGES) and sample >= 2 * current.pages:
         return TrainCheck(True, f"grown from {current.pages} pages")
     if used >= RETRAIN_EVERY:
         return TrainCheck(True, f"{used} pages since the last one")
