@@ -256,3 +256,33 @@ def test_killed_mid_way_leaves_whole_batches_and_the_next_run_completes(
     assert summary.examined == count - marked and summary.skipped == marked
     assert summary.changed == count - marked
     assert consistent() == count
+
+
+def test_runs_beside_a_crawl(engine: Any, database_url: str, tmp_path: Path) -> None:
+    with Session(engine) as s, s.begin():
+        for n in range(300, 340):
+            store(s, url(n), news_page(f"Berita {n}", story(n, 4)), body=story(n + 7000, 4))
+    env = dict(os.environ, ARSIP_DATABASE_URL=database_url)
+    crawl = subprocess.Popen([sys.executable, "-m", "arsip", "demo", "--workers", "1"],
+                             env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    results = []
+    for _ in range(3):  # re-extractions while the crawl writes (--force: all again)
+        results.append(subprocess.run(
+            [sys.executable, "-m", "arsip", "reextract", "--force", "--batch", "5",
+             "--workers", "1", "--quiet", "--format", "json"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300))
+    out, err = crawl.communicate(timeout=300)
+    assert crawl.returncode == 0, err
+    assert "locked" not in err
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "locked" not in result.stderr
+    assert json.loads(results[0].stdout)["changed"] >= 40
+    with Session(engine) as s:
+        # the crawl's articles are there, at the current extractor version
+        crawled = s.execute(select(func.count()).select_from(Article).where(
+            Article.canonical_url.not_like("http://kabar.test/%"))).scalar_one()
+        assert crawled == 10
+        assert s.execute(select(func.count()).select_from(Article).where(
+            Article.extractor_version != EXTRACTOR_VERSION)).scalar_one() == 0
