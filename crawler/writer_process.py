@@ -84,6 +84,7 @@ class Writer:
         self.engine = make_engine(config.database_url)
         self.pages_since_check = 0
         self.has_dictionary: bool | None = None  # not asked yet
+        self.train_failed = False  # the site's pages gave zstd nothing to train on
 
     def write(self, jobs: list[Job]) -> Written:
         started = time.perf_counter()
@@ -108,12 +109,12 @@ class Writer:
     def train_if_due(self) -> Any:
         """A new raw-page dictionary for the site when ``storage.raw_store``'s policy asks
         for one: asked after every batch until the site has one, then every
-        ``CHECK_BATCH_PAGES`` pages. The site's pages stored without it are recompressed
+        ``CHECK_PAGES`` pages (and after a training that failed). The site's pages stored without it are recompressed
         with it when they are few (a first crawl's first pages). Never fails the crawl."""
         from storage import raw_store
 
-        due = self.pages_since_check >= (raw_store.CHECK_PAGES if self.has_dictionary
-                                         else 1)
+        due = self.pages_since_check >= (
+            raw_store.CHECK_PAGES if self.has_dictionary or self.train_failed else 1)
         if not due or not self.config.site_id:
             return None
         self.pages_since_check = 0
@@ -125,14 +126,18 @@ class Writer:
                 if self.has_dictionary is None:
                     self.has_dictionary = raw_store.current_dictionary(
                         session, self.config.site_id) is not None
-                new = raw_store.maybe_train(session, self.config.site_id)
+                if not raw_store.needs_training(session, self.config.site_id).train:
+                    return None
+                new = raw_store.train_dictionary(session, self.config.site_id)
+                self.train_failed = new is None
                 if new is not None:
                     self.has_dictionary = True
                     raw_store.recompress_few(session, self.config.site_id, new)
                 return new
         except Exception as exc:  # noqa: BLE001 - pages are still stored, without it
-            logger.warning("raw page dictionary not trained: %s",
-                           db_error_message(exc, self.config.database_url))
+            # not the crawl's failure (the next check tries again): not on its stderr
+            logger.info("raw page dictionary not trained: %s",
+                        db_error_message(exc, self.config.database_url))
             return None
 
     def write_once(self, jobs: list[Job]) -> list[Any]:
@@ -187,8 +192,8 @@ class Writer:
                 if zdict is not None:
                     raw_store.recompress_few(session, self.config.site_id, zdict)
         except Exception as exc:  # noqa: BLE001 - they stay readable as they are
-            logger.warning("raw pages not recompressed: %s",
-                           db_error_message(exc, self.config.database_url))
+            logger.info("raw pages not recompressed: %s",
+                        db_error_message(exc, self.config.database_url))
 
     def close(self) -> None:
         self.finish()
