@@ -38,7 +38,7 @@ RETRAIN_EVERY = 5000
 CHECK_EVERY = 500
 DEGRADED = 1.3
 COMPACT_BATCH = 200
-CHECK_PAGES = 50  # the crawl's writer asks needs_training every this many pages stored
+CHECK_PAGES = 200  # the crawl's writer asks needs_training every this many pages stored
 RECOMPRESS_FEW = 500  # a new dictionary recompresses the site's older pages when this few
 
 
