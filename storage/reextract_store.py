@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from crawler.dedup import Fingerprint
@@ -30,6 +31,39 @@ from storage.raw_store import read_body
 from storage.upsert import dialect_name, insert_stmt
 
 REASON = "reextract"
+
+_FIELDS = ("title", "authors", "published", "published_local", "modified", "modified_local",
+           "language", "description", "image", "section", "tags", "body", "extractor_version",
+           "content_hash", "minhash")
+
+
+@lru_cache(maxsize=1)
+def _statements() -> dict[str, Any]:
+    """Core statements built once (SQLAlchemy caches their compiled form): building an
+    ORM-enabled UPDATE per article cost more than running it."""
+    articles = cast(Table, Article.__table__)
+    raw_pages = cast(Table, RawPage.__table__)
+    links = cast(Table, ArticleLink.__table__)
+    a = articles.c
+    v = cast(Table, ArticleVersion.__table__).c
+    r = raw_pages.c
+    ids: Any = bindparam("ids", expanding=True)
+    return {
+        "update": update(articles).where(a.id == bindparam("aid"))
+        .values({name: bindparam(name) for name in _FIELDS}),
+        "update_no_fp": update(articles).where(a.id == bindparam("aid"))
+        .values({name: bindparam(name) for name in _FIELDS[:-2]}),
+        "max_version": select(func.max(v.version)).where(v.article_id == bindparam("aid")),
+        "drop_links": delete(links).where(links.c.from_article_id == bindparam("aid")),
+        "raw_hash": update(raw_pages).where(r.id.in_(ids))
+        .values(content_hash=bindparam("hash")),
+        "members": select(a.id).where(a.duplicate_of_id == bindparam("aid")).order_by(a.id),
+        "marks": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)),
+        "unmark": update(articles).where(a.id.in_(ids))
+        .values(duplicate_of_id=None, similarity=None),
+        "mark_version": update(articles).where(a.id.in_(ids))
+        .values(extractor_version=bindparam("version")),
+    }
 
 
 @dataclass
@@ -195,13 +229,12 @@ def apply(session: Session, current: Current, new: NewFields, fields: list[str],
           raw_ids: list[int] | None = None) -> Applied:
     """Write a new extraction of an article in place (the caller's transaction)."""
     conn = session.connection()
+    st = _statements()
     applied = Applied()
     fp = new.fingerprint
     text_changed = "title" in fields or "body" in fields
     if text_changed:
-        number = (conn.execute(
-            select(func.max(ArticleVersion.version))
-            .where(ArticleVersion.article_id == current.id)).scalar_one() or 0) + 1
+        number = (conn.execute(st["max_version"], {"aid": current.id}).scalar_one() or 0) + 1
         conn.execute(insert_stmt(dialect_name(session), ArticleVersion.__table__), {
             "article_id": current.id, "version": number, "title": current.title,
             "body": current.body, "content_hash": current.content_hash,
@@ -210,34 +243,36 @@ def apply(session: Session, current: Current, new: NewFields, fields: list[str],
             "last_seen": current.last_seen, "reason": REASON,
         })
     values: dict[str, Any] = {
-        "title": new.title, "authors": new.authors, "published": new.published,
-        "published_local": new.published_local, "modified": new.modified,
-        "modified_local": new.modified_local, "language": new.language,
-        "description": new.description, "image": new.image, "section": new.section,
-        "tags": new.tags, "body": new.body, "extractor_version": version,
+        "aid": current.id, "title": new.title, "authors": new.authors,
+        "published": new.published, "published_local": new.published_local,
+        "modified": new.modified, "modified_local": new.modified_local,
+        "language": new.language, "description": new.description, "image": new.image,
+        "section": new.section, "tags": new.tags, "body": new.body,
+        "extractor_version": version,
     }
     hash_changed = fp is not None and fp.content_hash != current.content_hash
     if fp is not None:
         values.update(content_hash=fp.content_hash, minhash=fp.minhash)
-    conn.execute(update(Article).where(Article.id == current.id).values(**values))
+        conn.execute(st["update"], values)
+    else:
+        conn.execute(st["update_no_fp"], values)
     if "links" in fields:
         old = {u for u, _ in current.links}
         now = {r.url for r in new.related}
         applied.links_gained, applied.links_lost = len(now - old), len(old - now)
-        conn.execute(delete(ArticleLink).where(ArticleLink.from_article_id == current.id))
+        conn.execute(st["drop_links"], {"aid": current.id})
         _store_links(session, current.id, new.related)
     if hash_changed and fp is not None:
         if raw_ids:
-            conn.execute(update(RawPage).where(RawPage.id.in_(raw_ids))
-                         .values(content_hash=fp.content_hash))
+            conn.execute(st["raw_hash"], {"ids": raw_ids, "hash": fp.content_hash})
         applied.duplicates_marked = regroup(session, current.id, fp, near_threshold)
     return applied
 
 
 def mark_version(session: Session, article_ids: list[int], version: str) -> None:
     if article_ids:
-        session.connection().execute(update(Article).where(Article.id.in_(article_ids))
-                                     .values(extractor_version=version))
+        session.connection().execute(_statements()["mark_version"],
+                                     {"ids": article_ids, "version": version})
 
 
 def stored_fingerprint(session: Session, article_id: int) -> Fingerprint | None:
@@ -253,7 +288,7 @@ def stored_fingerprint(session: Session, article_id: int) -> Fingerprint | None:
 
 def _marks(session: Session, ids: list[int]) -> dict[int, int | None]:
     return {r.id: r.duplicate_of_id for r in session.connection().execute(
-        select(Article.id, Article.duplicate_of_id).where(Article.id.in_(ids)))}
+        _statements()["marks"], {"ids": ids})}
 
 
 def regroup(session: Session, article_id: int, fp: Fingerprint,
@@ -263,13 +298,12 @@ def regroup(session: Session, article_id: int, fp: Fingerprint,
     if threshold is None:
         threshold = dedup_index.default_threshold()
     conn = session.connection()
-    members = list(conn.execute(
-        select(Article.id).where(Article.duplicate_of_id == article_id)
-        .order_by(Article.id)).scalars())
+    st = _statements()
+    members = list(conn.execute(st["members"], {"aid": article_id}).scalars())
     affected = [article_id, *members]
     before = _marks(session, affected)
-    conn.execute(update(Article).where(Article.id.in_(affected))
-                 .values(duplicate_of_id=None, similarity=None))
+    if any(before.get(i) is not None for i in affected) or members:
+        conn.execute(st["unmark"], {"ids": affected})
     dedup_index.index_article(session, article_id, fp, replace=True)
     dedup_index.mark_near_duplicate(session, article_id, fp, threshold)
     for member in members:
