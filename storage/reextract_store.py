@@ -57,7 +57,8 @@ def _statements() -> dict[str, Any]:
         "drop_links": delete(links).where(links.c.from_article_id == bindparam("aid")),
         "raw_hash": update(raw_pages).where(r.id.in_(ids))
         .values(content_hash=bindparam("hash")),
-        "members": select(a.id).where(a.duplicate_of_id == bindparam("aid")).order_by(a.id),
+        "group": select(a.id, a.duplicate_of_id).where(
+            (a.id == bindparam("aid")) | (a.duplicate_of_id == bindparam("aid"))),
         "marks": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)),
         "unmark": update(articles).where(a.id.in_(ids))
         .values(duplicate_of_id=None, similarity=None),
@@ -299,13 +300,17 @@ def regroup(session: Session, article_id: int, fp: Fingerprint,
         threshold = dedup_index.default_threshold()
     conn = session.connection()
     st = _statements()
-    members = list(conn.execute(st["members"], {"aid": article_id}).scalars())
+    # the article's own mark and its copies, in one look-up
+    before = {r.id: r.duplicate_of_id for r in conn.execute(st["group"], {"aid": article_id})}
+    members = sorted(i for i in before if i != article_id)
     affected = [article_id, *members]
-    before = _marks(session, affected)
-    if any(before.get(i) is not None for i in affected) or members:
+    if any(before.get(i) is not None for i in affected):
         conn.execute(st["unmark"], {"ids": affected})
     dedup_index.index_article(session, article_id, fp, replace=True)
-    dedup_index.mark_near_duplicate(session, article_id, fp, threshold)
+    marked = dedup_index.mark_near_duplicate(session, article_id, fp, threshold)
+    if not members and before.get(article_id) is None:
+        # in no group before: it joined one (or became the original of one), or not
+        return int(marked)
     for member in members:
         member_fp = stored_fingerprint(session, member)
         if member_fp is not None:
