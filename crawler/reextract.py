@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crawler.dedup import Fingerprint, fingerprint
-from crawler.extraction.article import ExtractedArticle
+from crawler.extraction.article import ExtractedArticle, RelatedLink
 from crawler.extraction.version import EXTRACTOR_VERSION
 from crawler.urls import canonicalize
 from storage import reextract_store as store
@@ -97,6 +97,9 @@ def extract_stored(body: bytes, url: str, encoding: str | None
 
     article, fp, _ = process_page(body, url, encoding, None, learn_scopes=False)
     article.links = []
+    # related links by their canonical URLs (as the crawl stores them), here in the worker
+    article.related = [RelatedLink(url=canonicalize(r.url), title=r.title, kind=r.kind)
+                       for r in article.related]
     return article, fp
 
 
@@ -125,8 +128,7 @@ def new_fields(article: ExtractedArticle, fp: Fingerprint | None) -> NewFields:
         modified=_parse_dt(article.modified), modified_local=article.modified,
         language=article.language, description=article.description, image=article.image,
         section=article.section, tags=list(article.tags), body=article.body,
-        related=[LinkRecord(url=canonicalize(r.url), title=r.title, kind=r.kind)
-                 for r in article.related],
+        related=[LinkRecord(url=r.url, title=r.title, kind=r.kind) for r in article.related],
         fingerprint=fp,
     )
 
@@ -220,7 +222,10 @@ async def _run(session_factory: Callable[[], Session], options: Options,
     warm_up()  # loaded once here: the forked workers inherit it
     pool: WorkerPool | None = None
     if options.workers > 0 and ids:
-        pool = WorkerPool(options.workers, initializer=_start_worker, initargs=(0,))
+        # a deep queue per worker: while a batch is written (in a thread, holding the GIL
+        # much of the time) the workers still have pages in hand
+        pool = WorkerPool(options.workers, initializer=_start_worker, initargs=(0,),
+                          max_in_flight=6)
         pool.start()
     try:
         batches = [ids[i:i + options.batch] for i in range(0, len(ids), options.batch)]
