@@ -197,7 +197,7 @@ class RawPage(Base):
 
     ``body_gz`` (the name is historical) holds the page compressed with ``codec``: ``gzip``
     (every page stored before revision 0003) or ``zstd`` (with the site dictionary
-    ``dictionary_id``, or none); ``storage.raw_codec.decompress`` reads any of them."""
+    ``dictionary_id``, or none); ``storage.raw_store.read_raw`` reads any of them."""
 
     __tablename__ = "raw_pages"
 
