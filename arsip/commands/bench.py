@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-BENCHMARKS = ["extract", "crawl", "dedup", "query", "daemon", "workers"]
+BENCHMARKS = ["extract", "crawl", "dedup", "query", "daemon", "workers", "reextract"]
 
 
 def register(sub: Any, common: Any) -> None:
