@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "show",
     "related",
     "stats",
+    "reextract",
     "worker",
     "bench",
     "serve",

@@ -30,6 +30,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler import writer_process
+from crawler.extraction.version import EXTRACTOR_VERSION
 from crawler.items import ArticleItem
 from crawler.writer_process import Job, Writer, WriterConfig, db_error_message, error_string
 from storage.archive import ArchivedPage, LinkRecord, StoreResult
@@ -79,9 +80,11 @@ def to_archived_page(item: ArticleItem) -> ArchivedPage:
         headers=dict(item.headers),
         raw_body=b"" if item.raw_gz else item.raw_body,
         raw_gz=item.raw_gz,
+        raw_parts=list(item.raw_parts),
         fetched_at=item.fetched_at,
         etag=item.etag,
         last_modified=item.last_modified,
+        extractor_version=EXTRACTOR_VERSION,
     )
 
 
@@ -224,6 +227,8 @@ class ArchivePipeline:
             return
         written = fut.result()
         self.write_seconds += written.seconds
+        if written.dictionary is not None:  # the site's raw pages have a new dictionary
+            asyncio.ensure_future(self._new_dictionary(written.dictionary))
         for item, result in zip(batch, written.results, strict=True):
             if isinstance(result, StoreResult):
                 stats.inc_value(OUTCOME_STATS[result.outcome])
@@ -234,6 +239,15 @@ class ArchivePipeline:
                 stats.inc_value("arsip/errors")
                 stats.inc_value("arsip/write_errors")
                 _record_failure(stats, item.url, f"store: {result}")
+
+    async def _new_dictionary(self, dictionary: Any) -> None:
+        from crawler.extensions import ExtractionPool, find_extension
+
+        try:
+            pool = find_extension(self.crawler, ExtractionPool)
+            await pool.set_dictionary(dictionary)
+        except Exception as exc:  # noqa: BLE001 - the pages go on with the one they had
+            logger.warning("raw page dictionary not passed to the workers: %s", exc)
 
     def _fail(self, exc: BaseException, batch: list[ArticleItem]) -> None:
         """A batch not written (or the writer gone): the crawl closes, ``database_error``."""

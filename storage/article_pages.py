@@ -4,7 +4,6 @@ Functions take a Session; the caller owns it."""
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from storage.archive import find_article_id
 from storage.errors import NotFound
 from storage.models import Article, ArticleLink, ArticleURL, ArticleVersion, RawPage
+from storage.raw_store import read_raw
 
 CURRENT = 0  # the version number of an article's current text
 
@@ -73,7 +73,7 @@ def raw_page(session: Session, page_id: int) -> tuple[RawPageInfo, bytes]:
         raise NotFound(f"no raw page with id {page_id}")
     info = RawPageInfo(row.id, row.article_id, row.url, row.fetched_at, row.status,
                        dict(row.headers or {}))
-    return info, gzip.decompress(row.body_gz)
+    return info, read_raw(session, row)  # whatever its codec (gzip, zstd with a dictionary)
 
 
 def article_for_urls(session: Session, urls: list[str]) -> int | None:

@@ -3,7 +3,6 @@ every endpoint, pagination tokens, errors, escaping, security headers, write act
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from starlette.testclient import TestClient
 
 from storage.models import Article, DaemonHeartbeat, RawPage, RunRequest
 from storage.queries import show_article
+from storage.raw_store import read_raw
 from storage.schedule import heartbeat_start
 from tests.daemon_helpers import site, write_config
 from tests.web_archive import HOSTILE_AUTHOR, STORIES, build
@@ -249,10 +249,10 @@ def test_raw_page_is_served_inert(client: TestClient, archive: dict[str, Any],
     with Session(engine) as s:
         page_id = s.execute(select(RawPage.id).where(
             RawPage.article_id == archive["hostile"])).scalar_one()
-        stored = s.execute(select(RawPage.body_gz).where(RawPage.id == page_id)).scalar_one()
+        stored = read_raw(s, s.get_one(RawPage, page_id))
     r = client.get(f"/raw/{page_id}")
     assert r.status_code == 200
-    assert r.content == gzip.decompress(stored) == archive["hostile_raw"]
+    assert r.content == stored == archive["hostile_raw"]
     assert r.headers["content-security-policy"] == RAW_CSP
     assert r.headers["content-security-policy"].startswith("sandbox;")
     assert r.headers["x-content-type-options"] == "nosniff"

@@ -16,7 +16,6 @@ and of an article's related graph are also written to DIR (the README's docs/img
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import shutil
@@ -35,6 +34,7 @@ from arsip.sample_site.content import WIB, Story
 from arsip.sample_site.server import SiteServer
 from arsip.sample_site.site import Page, SampleSite
 from storage.models import ArticleURL, RawPage
+from storage.raw_store import read_raw
 from tests.daemon_helpers import site, write_config
 from tests.web_archive import STORIES, Beacon, build, hostile_html
 
@@ -266,7 +266,7 @@ def test_a_crawled_hostile_page_never_runs(engine: Any, tmp_path: Path, database
                 RawPage.article_id == article_id)).scalars().first()
             stored = s.get(RawPage, page_id)
             assert stored is not None
-            assert b"window.pwned = 1" in gzip.decompress(stored.body_gz)  # as fetched
+            assert b"window.pwned = 1" in read_raw(s, stored)  # archived as fetched
         assert hits_before == []  # the crawler fetched the page, it ran nothing either
         proc = subprocess.Popen(
             [sys.executable, "-m", "arsip", "serve", "--port", "0"], cwd=tmp_path,

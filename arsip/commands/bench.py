@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-BENCHMARKS = ["extract", "crawl", "dedup", "query", "daemon", "workers", "serve"]
+BENCHMARKS = ["extract", "crawl", "dedup", "query", "daemon", "workers", "reextract",
+              "serve"]
 
 
 def register(sub: Any, common: Any) -> None:
