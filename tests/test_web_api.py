@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from storage.models import Article, DaemonHeartbeat, RawPage, RunRequest
 from storage.queries import show_article
+from storage.raw_codec import compress
 from storage.raw_store import read_raw
 from storage.schedule import heartbeat_start
 from tests.daemon_helpers import site, write_config
@@ -258,6 +259,19 @@ def test_raw_page_is_served_inert(client: TestClient, archive: dict[str, Any],
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["content-type"] == "text/html; charset=utf-8"  # as it was fetched
+    # recompressed with zstd (as `arsip db compact` does): the same bytes
+    packed = compress(stored)
+    with Session(engine) as s, s.begin():
+        s.execute(update(RawPage).where(RawPage.id == page_id).values(
+            codec=packed.codec, body_gz=packed.data))
+    assert client.get(f"/raw/{page_id}").content == stored
+    # an unreadable one: an error page, no traceback
+    with Session(engine) as s, s.begin():
+        s.execute(update(RawPage).where(RawPage.id == page_id).values(codec="brotli"))
+    bad = client.get(f"/raw/{page_id}")
+    assert bad.status_code == 500 and "cannot be read" in bad.text and "Traceback" not in bad.text
+    with Session(engine) as s, s.begin():
+        s.execute(update(RawPage).where(RawPage.id == page_id).values(codec=packed.codec))
     # a page stored without a Content-Type: HTML without a charset (its <meta> decides)
     with Session(engine) as s, s.begin():
         s.execute(update(RawPage).where(RawPage.id == page_id).values(headers={}))

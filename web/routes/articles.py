@@ -19,6 +19,7 @@ from storage.article_pages import (
     version_texts,
 )
 from storage.queries import related_graph, show_article
+from storage.raw_codec import RawPageUnreadable
 from web.diff import word_diff
 from web.http import HTTPError, bounded_int, int_param, page, wants_json
 from web.security import RAW_CSP
@@ -109,7 +110,10 @@ def _candidates(url: str) -> list[str]:
 def raw(request: Request) -> Response:
     state = state_of(request)
     page_id = bounded_int(request.path_params["id"], "raw page id", low=1)
-    info, body = state.read(lambda s: raw_page(s, page_id))
+    try:
+        info, body = state.read(lambda s: raw_page(s, page_id))
+    except RawPageUnreadable as exc:
+        raise HTTPError(500, f"raw page {page_id} cannot be read: {exc}") from None
     kind = str({k.lower(): v for k, v in info.headers.items()}.get("content-type", ""))
     media = "text/html" if not kind or "html" in kind.lower() else "text/plain"
     charset = ""
