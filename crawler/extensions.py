@@ -144,9 +144,9 @@ def site_dictionary(database_url: str | None, site_id: int) -> Any:
     """The site's current raw-page dictionary (None: none yet, or no archive to ask)."""
     if not database_url or not site_id:
         return None
-    from crawler.pipelines import _in_memory
+    from storage.engine import is_in_memory
 
-    if _in_memory(database_url):  # (a test's archive: another engine would see none)
+    if is_in_memory(database_url):  # (a test's archive: another engine would see none)
         return None
     from sqlalchemy.orm import Session
 

@@ -34,6 +34,7 @@ from crawler.extraction.version import EXTRACTOR_VERSION
 from crawler.items import ArticleItem
 from crawler.writer_process import Job, Writer, WriterConfig, db_error_message, error_string
 from storage.archive import ArchivedPage, LinkRecord, StoreResult
+from storage.engine import is_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class ArchivePipeline:
         self.run_id = s.getint("ARSIP_RUN_ID") or None
         self.batch_size = max(1, s.getint("ARSIP_WRITE_BATCH", 25))
         self.interval = s.getfloat("ARSIP_WRITE_INTERVAL", 2.0)
-        self.use_process = s.getbool("ARSIP_WRITER_PROCESS", True) and not _in_memory(
+        self.use_process = s.getbool("ARSIP_WRITER_PROCESS", True) and not is_in_memory(
             self.database_url)
         threshold = s.get("ARSIP_NEAR_DUPLICATE_THRESHOLD")
         from storage.dedup_index import default_threshold
@@ -343,18 +344,6 @@ def to_jobs(batch: list[ArticleItem]) -> list[Job]:
         except Exception as exc:  # noqa: BLE001 - one bad article, not the batch
             jobs.append(("error", item.url, error_string(exc)))
     return jobs
-
-
-def _in_memory(url: str | None) -> bool:
-    if not url:
-        return False
-    from storage.engine import normalise_url
-
-    try:
-        parsed = normalise_url(url)
-    except Exception:  # noqa: BLE001 - make_engine reports a bad URL
-        return False
-    return parsed.get_backend_name() == "sqlite" and (parsed.database or "") in ("", ":memory:")
 
 
 def _record_failure(stats: Any, url: str, reason: str) -> None:

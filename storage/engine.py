@@ -326,3 +326,14 @@ def open_archive(url: str | None = None, *, readonly: bool = False) -> Engine:
     engine = make_engine(url)
     ensure_schema(engine)
     return engine
+
+
+def is_in_memory(url: str | None) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (only this process sees it)."""
+    if not url:
+        return False
+    try:
+        parsed = normalise_url(url)
+    except Exception:  # noqa: BLE001 - make_engine reports a bad URL
+        return False
+    return parsed.get_backend_name() == "sqlite" and (parsed.database or "") in ("", ":memory:")

@@ -20,11 +20,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from crawler.dedup import Fingerprint
 from storage import dedup_index
 from storage.archive import LinkRecord, _store_links, _text_first_seen, lock_for_writing
 from storage.errors import NotFound
 from storage.filters import ArticleFilter
+from storage.fingerprint import Fingerprint
 from storage.models import Article, ArticleLink, ArticleVersion, MinHashBand, RawPage
 from storage.raw_codec import RawPageUnreadable
 from storage.raw_store import read_body

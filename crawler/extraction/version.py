@@ -8,7 +8,7 @@ extracted before it up to date. A change of arsip's own version alone marks them
 
 from __future__ import annotations
 
-from arsip import __version__
+from config import __version__
 
 RULES = 1
 
