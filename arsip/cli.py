@@ -32,8 +32,10 @@ COMMAND_MODULES = [
     "show",
     "related",
     "stats",
+    "reextract",
     "worker",
     "bench",
+    "serve",
 ]
 
 

@@ -57,8 +57,9 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _start_worker(niceness: int) -> None:
+def _start_worker(niceness: int, dictionary: Any = None) -> None:
     _ignore_interrupts()
+    processing.set_dictionary(dictionary)
     if niceness > 0:
         try:
             os.nice(niceness)
@@ -75,12 +76,16 @@ class ExtractionPool:
         self.crawler = crawler
         self.pool: WorkerPool | None = None
         self._closing = False
+        # the site's raw-page dictionary the workers compress with (storage.raw_store)
+        self.dictionary: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ExtractionPool:
         ext = cls(crawler.settings.getint("ARSIP_EXTRACT_WORKERS", 0),
                   crawler.settings.getbool("ARSIP_LEARN_BODY_SCOPE", True),
                   crawler.settings.getint("ARSIP_EXTRACT_NICE", 0), crawler)
+        ext.dictionary = site_dictionary(crawler.settings.get("ARSIP_DATABASE_URL"),
+                                         crawler.settings.getint("ARSIP_SITE_ID"))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         if ext.workers > 0:
@@ -93,10 +98,20 @@ class ExtractionPool:
     def spider_opened(self) -> None:
         if self.workers > 0:
             self.pool = WorkerPool(self.workers, initializer=_start_worker,
-                                   initargs=(self.niceness,))
+                                   initargs=(self.niceness, self.dictionary))
             self.pool.start()
         else:
+            processing.set_dictionary(self.dictionary)
             warm_up()
+
+    async def set_dictionary(self, dictionary: Any) -> None:
+        """The site's dictionary was (re)trained: the pages that follow use it. Sent to each
+        worker once (a worker runs its calls in order: those sent after it use it)."""
+        self.dictionary = dictionary
+        if self.pool is None:
+            processing.set_dictionary(dictionary)
+            return
+        await self.pool.broadcast(processing.set_dictionary, dictionary)
 
     async def process(self, body: bytes, url: str, encoding: str | None,
                       pattern: str | None) -> Any:
@@ -123,6 +138,31 @@ class ExtractionPool:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+
+
+def site_dictionary(database_url: str | None, site_id: int) -> Any:
+    """The site's current raw-page dictionary (None: none yet, or no archive to ask)."""
+    if not database_url or not site_id:
+        return None
+    from storage.engine import is_in_memory
+
+    if is_in_memory(database_url):  # (a test's archive: another engine would see none)
+        return None
+    from sqlalchemy.orm import Session
+
+    from storage.engine import make_engine
+    from storage.raw_store import current_dictionary
+
+    try:
+        engine = make_engine(database_url, readonly=True)
+        try:
+            with Session(engine) as session:
+                return current_dictionary(session, site_id)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - pages are then stored without one
+        logger.warning("cannot read the site's raw page dictionary: %s", error_line(exc))
+        return None
 
 
 def find_extension(crawler: Crawler, cls: type) -> Any:

@@ -8,6 +8,7 @@ from datetime import datetime
 from crawler.dedup import Fingerprint
 from crawler.extraction.article import ExtractedArticle, RelatedLink
 from storage.models import utcnow
+from storage.raw_codec import Compressed
 
 
 @dataclass
@@ -21,8 +22,10 @@ class ArticleItem:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: bytes = b""
-    # the raw page gzipped by the extraction worker (the writer then needs no raw_body)
-    raw_gz: bytes | None = None
+    # the raw page compressed by the extraction worker (the writer then needs no raw_body)
+    raw_gz: Compressed | None = None
+    # a multi-page article's pages after the first (url, body): stored with it
+    raw_parts: list[tuple[str, bytes]] = field(default_factory=list)
     fetched_at: datetime = field(default_factory=utcnow)
     etag: str | None = None
     last_modified: str | None = None

@@ -30,9 +30,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler import writer_process
+from crawler.extraction.version import EXTRACTOR_VERSION
 from crawler.items import ArticleItem
 from crawler.writer_process import Job, Writer, WriterConfig, db_error_message, error_string
 from storage.archive import ArchivedPage, LinkRecord, StoreResult
+from storage.engine import is_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +81,11 @@ def to_archived_page(item: ArticleItem) -> ArchivedPage:
         headers=dict(item.headers),
         raw_body=b"" if item.raw_gz else item.raw_body,
         raw_gz=item.raw_gz,
+        raw_parts=list(item.raw_parts),
         fetched_at=item.fetched_at,
         etag=item.etag,
         last_modified=item.last_modified,
+        extractor_version=EXTRACTOR_VERSION,
     )
 
 
@@ -97,7 +101,7 @@ class ArchivePipeline:
         self.run_id = s.getint("ARSIP_RUN_ID") or None
         self.batch_size = max(1, s.getint("ARSIP_WRITE_BATCH", 25))
         self.interval = s.getfloat("ARSIP_WRITE_INTERVAL", 2.0)
-        self.use_process = s.getbool("ARSIP_WRITER_PROCESS", True) and not _in_memory(
+        self.use_process = s.getbool("ARSIP_WRITER_PROCESS", True) and not is_in_memory(
             self.database_url)
         threshold = s.get("ARSIP_NEAR_DUPLICATE_THRESHOLD")
         from storage.dedup_index import default_threshold
@@ -224,6 +228,8 @@ class ArchivePipeline:
             return
         written = fut.result()
         self.write_seconds += written.seconds
+        if written.dictionary is not None:  # the site's raw pages have a new dictionary
+            asyncio.ensure_future(self._new_dictionary(written.dictionary))
         for item, result in zip(batch, written.results, strict=True):
             if isinstance(result, StoreResult):
                 stats.inc_value(OUTCOME_STATS[result.outcome])
@@ -234,6 +240,15 @@ class ArchivePipeline:
                 stats.inc_value("arsip/errors")
                 stats.inc_value("arsip/write_errors")
                 _record_failure(stats, item.url, f"store: {result}")
+
+    async def _new_dictionary(self, dictionary: Any) -> None:
+        from crawler.extensions import ExtractionPool, find_extension
+
+        try:
+            pool = find_extension(self.crawler, ExtractionPool)
+            await pool.set_dictionary(dictionary)
+        except Exception as exc:  # noqa: BLE001 - the pages go on with the one they had
+            logger.warning("raw page dictionary not passed to the workers: %s", exc)
 
     def _fail(self, exc: BaseException, batch: list[ArticleItem]) -> None:
         """A batch not written (or the writer gone): the crawl closes, ``database_error``."""
@@ -329,18 +344,6 @@ def to_jobs(batch: list[ArticleItem]) -> list[Job]:
         except Exception as exc:  # noqa: BLE001 - one bad article, not the batch
             jobs.append(("error", item.url, error_string(exc)))
     return jobs
-
-
-def _in_memory(url: str | None) -> bool:
-    if not url:
-        return False
-    from storage.engine import normalise_url
-
-    try:
-        parsed = normalise_url(url)
-    except Exception:  # noqa: BLE001 - make_engine reports a bad URL
-        return False
-    return parsed.get_backend_name() == "sqlite" and (parsed.database or "") in ("", ":memory:")
 
 
 def _record_failure(stats: Any, url: str, reason: str) -> None:

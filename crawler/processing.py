@@ -12,8 +12,19 @@ from crawler.dedup import Fingerprint, fingerprint
 from crawler.extraction.article import ExtractedArticle
 from crawler.extraction.scope import BodyScopes
 from storage.archive import compress_raw
+from storage.raw_codec import Compressed, Dictionary
 
 _scopes: BodyScopes | None = None  # this process's learned containers
+# the crawled site's current raw-page dictionary in this process (set_dictionary)
+_dictionary: Dictionary | None = None
+
+
+def set_dictionary(dictionary: Dictionary | None) -> bool:
+    """Compress the raw pages that follow with ``dictionary`` (sent to every extraction
+    worker once, when a crawl starts and when the site's dictionary is retrained)."""
+    global _dictionary
+    _dictionary = dictionary
+    return True
 
 
 def process_scopes() -> BodyScopes:
@@ -26,7 +37,7 @@ def process_scopes() -> BodyScopes:
 def process_page(
     body: bytes, url: str, encoding: str | None, article_url_pattern: str | None,
     learn_scopes: bool = True, for_crawl: bool = False,
-) -> tuple[ExtractedArticle, Fingerprint | None, bytes | None]:
+) -> tuple[ExtractedArticle, Fingerprint | None, Compressed | None]:
     """The article, its fingerprint and (``for_crawl``, for an article) the raw page as the
     archive stores it: compressing it here, in parallel, keeps it out of the archive
     writer, the one stage of a crawl that works one page at a time. ``for_crawl`` also
@@ -39,7 +50,7 @@ def process_page(
     fp = fingerprint(article.body) if article.is_article and article.body.strip() else None
     raw_gz = None
     if for_crawl and article.is_article:
-        raw_gz = compress_raw(body) if body else None
+        raw_gz = compress_raw(body, _dictionary) if body else None
         article.links = []
     return article, fp, raw_gz
 

@@ -129,6 +129,20 @@ class WorkerPool:
             self._send(worker, frame, future)
         return await future
 
+    async def broadcast(self, fn: Callable[..., Any], /, *args: Any) -> list[Any]:
+        """``fn(*args)`` once in every live worker, after the calls it holds already and
+        before any sent to it later (e.g. a new setting for the pages that follow)."""
+        loop = asyncio.get_running_loop()
+        self._bind(loop)
+        frame = _frame(pickle.dumps((fn, args, {}), protocol=pickle.HIGHEST_PROTOCOL))
+        futures = []
+        for worker in self._workers:
+            if worker.alive:
+                future: asyncio.Future[Any] = loop.create_future()
+                self._send(worker, frame, future)  # beside max_in_flight: one small call
+                futures.append(future)
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
     def close(self, timeout: float = 30.0) -> None:
         """Let the workers finish the call in hand and exit; wait for them."""
         if self._closed:

@@ -55,6 +55,9 @@ class Written:
 
     results: list[Any]
     seconds: float
+    # a raw-page dictionary trained after this batch (storage.raw_codec.Dictionary): the
+    # extraction workers compress the pages that follow with it
+    dictionary: Any = None
 
 
 class WriteFailed(Exception):
@@ -79,6 +82,9 @@ class Writer:
 
         self.config = config
         self.engine = make_engine(config.database_url)
+        self.pages_since_check = 0
+        self.has_dictionary: bool | None = None  # not asked yet
+        self.train_failed = False  # the site's pages gave zstd nothing to train on
 
     def write(self, jobs: list[Job]) -> Written:
         started = time.perf_counter()
@@ -96,7 +102,43 @@ class Writer:
         except Exception as exc:  # noqa: BLE001 - reported to the crawl as one line
             raise WriteFailed(db_error_message(exc, self.config.database_url),
                               time.perf_counter() - started) from None
-        return Written(results, time.perf_counter() - started)
+        self.pages_since_check += sum(1 for kind, _, _ in jobs if kind == "page")
+        dictionary = self.train_if_due()
+        return Written(results, time.perf_counter() - started, dictionary)
+
+    def train_if_due(self) -> Any:
+        """A new raw-page dictionary for the site when ``storage.raw_store``'s policy asks
+        for one: asked after every batch until the site has one, then every
+        ``CHECK_PAGES`` pages (and after a training that failed). The site's pages stored without it are recompressed
+        with it when they are few (a first crawl's first pages). Never fails the crawl."""
+        from storage import raw_store
+
+        due = self.pages_since_check >= (
+            raw_store.CHECK_PAGES if self.has_dictionary or self.train_failed else 1)
+        if not due or not self.config.site_id:
+            return None
+        self.pages_since_check = 0
+        try:
+            with Session(self.engine) as session, session.begin():
+                from storage.archive import lock_for_writing
+
+                lock_for_writing(session)
+                if self.has_dictionary is None:
+                    self.has_dictionary = raw_store.current_dictionary(
+                        session, self.config.site_id) is not None
+                if not raw_store.needs_training(session, self.config.site_id).train:
+                    return None
+                new = raw_store.train_dictionary(session, self.config.site_id)
+                self.train_failed = new is None
+                if new is not None:
+                    self.has_dictionary = True
+                    raw_store.recompress_few(session, self.config.site_id, new)
+                return new
+        except Exception as exc:  # noqa: BLE001 - pages are still stored, without it
+            # not the crawl's failure (the next check tries again): not on its stderr
+            logger.info("raw page dictionary not trained: %s",
+                        db_error_message(exc, self.config.database_url))
+            return None
 
     def write_once(self, jobs: list[Job]) -> list[Any]:
         """One transaction for the batch. Optimistic first: without a SAVEPOINT per article
@@ -135,7 +177,26 @@ class Writer:
                     results.append(error_string(exc))
         return results
 
+    def finish(self) -> None:
+        """At the crawl's end: the few pages that the workers compressed before they had
+        the site's new dictionary (in flight when it was trained), recompressed with it."""
+        if not self.has_dictionary or not self.config.site_id:
+            return
+        from storage import raw_store
+        from storage.archive import lock_for_writing
+
+        try:
+            with Session(self.engine) as session, session.begin():
+                lock_for_writing(session)
+                zdict = raw_store.current_dictionary(session, self.config.site_id)
+                if zdict is not None:
+                    raw_store.recompress_few(session, self.config.site_id, zdict)
+        except Exception as exc:  # noqa: BLE001 - they stay readable as they are
+            logger.info("raw pages not recompressed: %s",
+                        db_error_message(exc, self.config.database_url))
+
     def close(self) -> None:
+        self.finish()
         self.engine.dispose()
 
 

@@ -25,7 +25,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from isal import igzip
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -38,16 +37,13 @@ from storage.models import (
     RawPage,
     utcnow,
 )
+from storage.raw_codec import Compressed, Dictionary, compress
 from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
 from storage.url_identity import is_rendering_variant, url_variants
 
-# The stored raw pages are gzip members that any gzip reader opens, written with ISA-L
-# (python-isal), which compresses 4x faster than zlib for fewer bytes: on 200 of the
-# corpus's real pages (380 KB each) its level 2 takes 0.63 ms for 21.4 % of the raw size,
-# where zlib's level 1 took 2.57 ms for 22.1 % (and its level 3 3.13 ms for 20.7 %); on the
-# crawl benchmark's 60 KB pages 0.11 ms against 0.47. A crawl compresses every page it
-# archives, in its extraction workers.
-RAW_GZIP_LEVEL = 2  # ISA-L's levels are 0-3; 2 is its default
+# The stored raw pages: zstandard with the site's dictionary (storage.raw_codec,
+# storage.raw_store), compressed in the crawl's extraction workers; pages stored before
+# revision 0003 are gzip members (ISA-L) and stay readable.
 
 # PostgreSQL advisory lock of the archive's writers (see the module docstring): a fixed
 # 64-bit key, b"arsip-wr" read as a signed integer
@@ -88,10 +84,14 @@ class ArchivedPage:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: bytes = b""
-    raw_gz: bytes | None = None  # raw_body compressed already (compress_raw), by a worker
+    # raw_body compressed already (compress_raw), by a worker
+    raw_gz: Compressed | None = None
+    # a multi-page article's pages after the first (url, raw body), fetched with it
+    raw_parts: list[tuple[str, bytes]] = field(default_factory=list)
     fetched_at: datetime = field(default_factory=utcnow)
     etag: str | None = None
     last_modified: str | None = None
+    extractor_version: str | None = None  # crawler.extraction.version.EXTRACTOR_VERSION
 
 
 @dataclass
@@ -151,23 +151,36 @@ def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> 
                                            ("from_article_id", "to_url", "kind")), rows)
 
 
-def compress_raw(body: bytes) -> bytes:
-    """A raw page as the archive stores it (gzip)."""
-    return igzip.compress(body, compresslevel=RAW_GZIP_LEVEL)
+def compress_raw(body: bytes, dictionary: Dictionary | None = None) -> Compressed:
+    """A raw page as the archive stores it (zstandard, with the site's dictionary)."""
+    return compress(body, dictionary)
 
 
 def _store_raw(session: Session, article_id: int, page: ArchivedPage) -> None:
     if not page.raw_body and not page.raw_gz:
         return
+    packed = page.raw_gz or compress_raw(page.raw_body)
     session.connection().execute(insert_stmt(dialect_name(session), RawPage.__table__), {
         "article_id": article_id,
         "url": page.url,
         "fetched_at": page.fetched_at,
         "status": page.status,
         "headers": page.headers,
-        "body_gz": page.raw_gz or compress_raw(page.raw_body),
+        "body_gz": packed.data,
+        "codec": packed.codec,
+        "dictionary_id": packed.dictionary_id,
+        "raw_size": packed.raw_size,
         "content_hash": page.fingerprint.content_hash if page.fingerprint else None,
     })
+    for number, (url, body) in enumerate(page.raw_parts, 1):
+        part = compress_raw(body)
+        session.connection().execute(insert_stmt(dialect_name(session), RawPage.__table__), {
+            "article_id": article_id, "url": url, "fetched_at": page.fetched_at,
+            "status": page.status, "headers": page.headers, "body_gz": part.data,
+            "codec": part.codec, "dictionary_id": part.dictionary_id,
+            "raw_size": part.raw_size, "part": number,
+            "content_hash": page.fingerprint.content_hash if page.fingerprint else None,
+        })
 
 
 def _article_values(page: ArchivedPage) -> dict[str, Any]:
@@ -189,6 +202,7 @@ def _article_values(page: ArchivedPage) -> dict[str, Any]:
         "minhash": fp.minhash if fp else None,
         "etag": page.etag,
         "last_modified_header": page.last_modified,
+        "extractor_version": page.extractor_version,
     }
 
 

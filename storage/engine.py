@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -53,6 +53,8 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 
 
 SQLITE_CACHE_KIB = 32768
+# the PostgreSQL advisory lock that serialises migrations (any fixed 64-bit number: "arsip")
+MIGRATION_LOCK_KEY = 0x6172736970
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -200,6 +202,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # one migration at a time: processes that start together on a fresh database
+                # (workers of a fleet, the daemon and a crawl) wait here for the first, then
+                # find the schema at head; the lock ends with the transaction. (SQLite's
+                # writers take the write lock up front with BEGIN IMMEDIATE, to the same end.)
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": MIGRATION_LOCK_KEY})
             cfg = alembic_config(engine)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
@@ -317,3 +326,14 @@ def open_archive(url: str | None = None, *, readonly: bool = False) -> Engine:
     engine = make_engine(url)
     ensure_schema(engine)
     return engine
+
+
+def is_in_memory(url: str | None) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (only this process sees it)."""
+    if not url:
+        return False
+    try:
+        parsed = normalise_url(url)
+    except Exception:  # noqa: BLE001 - make_engine reports a bad URL
+        return False
+    return parsed.get_backend_name() == "sqlite" and (parsed.database or "") in ("", ":memory:")

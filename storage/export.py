@@ -8,7 +8,6 @@ versions come from one query each, so the cost per article stays flat.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.filters import ArticleFilter
 from storage.models import Article, ArticleLink, ArticleURL, ArticleVersion, RawPage, Site
+from storage.raw_store import read_raw
 
 PAGE = 500
 
@@ -213,7 +213,9 @@ def write_warc(session: Session, out: BinaryIO, filters: ArticleFilter | None = 
     writer.write_record(info)
     count = 0
     for raw in iter_raw_pages(session, filters):
-        body = gzip.decompress(raw.body_gz)
+        # decompressed whatever the store's codec (gzip, zstd with a site dictionary): the
+        # records are ordinary gzip WARC records
+        body = read_raw(session, raw)
         headers = [(k, v) for k, v in header_pairs(raw.headers)
                    if k.lower() not in DROPPED_HEADERS]
         headers.append(("Content-Length", str(len(body))))

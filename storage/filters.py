@@ -45,6 +45,7 @@ class ArticleFilter:
     until: datetime | None = None  # published < until
     author: str | None = None  # case-insensitive substring of one of the authors
     language: str | None = None  # "id" matches "id" and "id-ID"
+    section: str | None = None  # the section's name, any case
     include_duplicates: bool = False
 
     def clause(self, session: Session) -> TextClause | None:
@@ -77,6 +78,9 @@ class ArticleFilter:
                          "OR lower(a.language) LIKE :f_lang_sub ESCAPE '\\')")
             params["f_lang"] = self.language.lower()
             params["f_lang_sub"] = _like_escape(self.language.lower()) + "-%"
+        if self.section:
+            where.append("lower(a.section) = :f_section")
+            params["f_section"] = self.section.lower()
         if self.author:
             pattern = "%" + _like_escape(self.author.lower()) + "%"
             if session.get_bind().dialect.name == "postgresql":
@@ -103,7 +107,7 @@ class ArticleFilter:
     def needs_row(self) -> bool:
         """Whether the conditions read the article's row (not only its id)."""
         return bool(self.site is not None or self.since or self.until or self.author
-                    or self.language)
+                    or self.language or self.section)
 
 
 def _like_escape(text: str) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -135,6 +136,9 @@ class Article(Base):
     etag: Mapped[str | None] = mapped_column(String(255))
     last_modified_header: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id", ondelete="SET NULL"))
+    # the extraction that produced the fields: "<arsip version>+rules.<N>"
+    # (crawler.extraction.version.EXTRACTOR_VERSION); NULL: stored before it was recorded
+    extractor_version: Mapped[str | None] = mapped_column(String(40))
 
     site: Mapped[Site] = relationship()
 
@@ -170,8 +174,30 @@ class ArticleLink(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class RawDictionary(Base):
+    """A compression dictionary trained on one site's stored raw pages (zstandard).
+
+    Never deleted while a page uses it (``raw_pages.dictionary_id``): every page stays
+    readable. ``pages``: how many pages it was trained on; ``ratio``: stored/raw bytes of
+    those pages compressed with it (the mark that new pages are compared with)."""
+
+    __tablename__ = "raw_dictionaries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    codec: Mapped[str] = mapped_column(String(20), default="zstd")
+    dictionary: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    ratio: Mapped[float | None] = mapped_column(Float)
+
+
 class RawPage(Base):
-    """The raw HTTP response of an archived page, gzip-compressed, for re-extraction and WARC."""
+    """The raw HTTP response of an archived page, compressed, for re-extraction and WARC.
+
+    ``body_gz`` (the name is historical) holds the page compressed with ``codec``: ``gzip``
+    (every page stored before revision 0003) or ``zstd`` (with the site dictionary
+    ``dictionary_id``, or none); ``storage.raw_store.read_raw`` reads any of them."""
 
     __tablename__ = "raw_pages"
 
@@ -185,6 +211,12 @@ class RawPage(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body_gz: Mapped[bytes] = mapped_column(LargeBinary)
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    codec: Mapped[str] = mapped_column(String(10), default="gzip", server_default="gzip")
+    dictionary_id: Mapped[int | None] = mapped_column(ForeignKey("raw_dictionaries.id"),
+                                                      index=True)
+    raw_size: Mapped[int | None] = mapped_column(BigInteger)  # uncompressed bytes
+    # the n-th page (0: the first) of a multi-page article's pages fetched together
+    part: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ArticleVersion(Base):
@@ -203,6 +235,8 @@ class ArticleVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+    # why the text changed: "changed" (on the site) or "reextract" (a newer extraction)
+    reason: Mapped[str] = mapped_column(String(20), default="changed", server_default="changed")
 
 
 class MinHashBand(Base):

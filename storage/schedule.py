@@ -159,9 +159,11 @@ def abandon_dead_local_runs(session: Session, *, exclude: set[int]) -> list[int]
 
 
 def list_runs(session: Session, *, site: str | None = None, status: str | None = None,
-              limit: int | None = 50) -> list[tuple[CrawlRun, str]]:
-    """Runs, newest first, with their site name."""
+              limit: int | None = 50, before: int | None = None) -> list[tuple[CrawlRun, str]]:
+    """Runs, newest first, with their site name (only those with an id below ``before``)."""
     stmt = select(CrawlRun, Site.name).join(Site, CrawlRun.site_id == Site.id)
+    if before is not None:
+        stmt = stmt.where(CrawlRun.id < before)
     if site:
         stmt = stmt.where(Site.name == site)
     if status:

@@ -46,7 +46,7 @@ from storage.query_parser import (
     to_tsquery,
 )
 
-__all__ = ["CANDIDATES", "QueryError", "SearchHit", "TITLE_WEIGHT", "parse", "search",
+__all__ = ["CANDIDATES", "QueryError", "SearchHit", "TITLE_WEIGHT", "parse", "rank", "search",
            "snippet"]
 
 CANDIDATES = 500
@@ -102,14 +102,7 @@ def search(
     filters = filters or ArticleFilter()
     if limit <= 0:
         return []
-    candidates = max(candidates, limit)
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        scores = _rank_sqlite(session, parsed, filters, limit, candidates)
-    elif dialect == "postgresql":
-        scores = _rank_postgresql(session, parsed, filters, limit, candidates)
-    else:
-        raise NotImplementedError(f"no full-text search on {dialect}")
+    scores = rank(session, parsed, filters, limit, max(candidates, limit))
     if not scores:
         return []
     details = text(
@@ -126,6 +119,17 @@ def search(
     ]
     hits.sort(key=lambda h: (-h.score, -h.id))
     return hits
+
+
+def rank(session: Session, query: Query, filters: ArticleFilter, limit: int,
+         candidates: int = CANDIDATES) -> dict[int, float]:
+    """{article id: score} of the best ``limit`` matches among the bounded candidates."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return _rank_sqlite(session, query, filters, limit, max(candidates, limit))
+    if dialect == "postgresql":
+        return _rank_postgresql(session, query, filters, limit, max(candidates, limit))
+    raise NotImplementedError(f"no full-text search on {dialect}")
 
 
 # --- SQLite FTS5 --------------------------------------------------------------------------

@@ -109,6 +109,7 @@ class ArchiveFactory:
                 "ETag": f'"etag-{n}"',
             },
             body_gz=gzip.compress(html),
+            raw_size=len(html),
             content_hash=hashlib.sha256(html).hexdigest(),
         ))
         self.session.flush()

@@ -37,8 +37,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's arsip.toml or archive, or writes into the repo."""
     for name in list(os.environ):
-        if name.startswith("ARSIP_") and name != "ARSIP_TEST_DATABASE_URL" \
-                and name != "ARSIP_TEST_REDIS_URL":
+        if name.startswith("ARSIP_") and not name.startswith("ARSIP_TEST_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import os
 import signal
 from types import SimpleNamespace
@@ -13,6 +12,7 @@ import pytest
 from crawler.extensions import ExtractionPool, RunRecorder
 from crawler.processing import process_page
 from crawler.worker_pool import WorkerDied
+from storage.raw_codec import decompress
 
 PAGE = (b"<html lang='id'><head><title>Judul berita</title>"
         b"<meta property='og:type' content='article'></head><body>"
@@ -43,7 +43,8 @@ def test_a_worker_returns_the_article_with_its_raw_page_compressed() -> None:
         pool.spider_closed()
     assert article.is_article and "Paragraf ke-11" in article.body
     assert fp is not None and raw_gz is not None
-    assert gzip.decompress(raw_gz) == PAGE
+    assert raw_gz.codec == "zstd" and raw_gz.raw_size == len(PAGE)
+    assert decompress(raw_gz.codec, raw_gz.data) == PAGE
     assert article.links == []  # the crawl follows an article's related links only
     # a page that is no article is not kept: nothing to compress
     listing, _, none = process_page(

@@ -31,7 +31,8 @@ def test_wheel_ships_migrations_sample_site_and_modules(tmp_path: Path):
     for needed in ("migrations/env.py", "migrations/script.py.mako", "scheduler.py",
                    "arsip/sample_site/data/seed-article.txt", "arsip/cli.py",
                    "crawler/spiders/news.py", "storage/models.py", "config/__init__.py",
-                   "daemon/supervisor.py"):
+                   "daemon/supervisor.py", "web/app.py", "web/templates/base.html",
+                   "web/templates/article.html", "web/static/style.css"):
         assert needed in names, needed
     assert not any(n.startswith("tests/") for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))

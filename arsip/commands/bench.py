@@ -1,4 +1,4 @@
-"""`arsip bench {extract,crawl,dedup,query,daemon,workers}`: the benchmark family.
+"""`arsip bench {extract,crawl,dedup,query,daemon,workers,serve}`: the benchmark family.
 
 Each benchmark lives in ``arsip/bench/<name>.py`` with a ``register(sub, common)``.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-BENCHMARKS = ["extract", "crawl", "dedup", "query", "daemon", "workers"]
+BENCHMARKS = ["extract", "crawl", "dedup", "query", "daemon", "workers", "reextract",
+              "serve"]
 
 
 def register(sub: Any, common: Any) -> None:

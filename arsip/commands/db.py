@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arsip.argtypes import positive_int
 from arsip.commands._common import database_url
 
 
@@ -16,6 +17,19 @@ def register(sub: Any, common: Any) -> None:
     up.set_defaults(func=run_upgrade)
     cur = db_sub.add_parser("current", parents=[common], help="print the schema revision")
     cur.set_defaults(func=run_current)
+    comp = db_sub.add_parser(
+        "compact", parents=[common],
+        help="recompress stored raw pages with each site's current dictionary",
+        description="Recompress the stored raw pages (gzip, or zstd of an older dictionary "
+                    "or none) with the site's current zstd dictionary, training one first "
+                    "when the site has none and enough pages. In batches of short "
+                    "transactions: interrupted, the next run goes on where it stopped.")
+    comp.add_argument("--site", metavar="S", help="only site S")
+    comp.add_argument("--batch", metavar="N", type=positive_int, default=200,
+                      help="pages per transaction (default 200)")
+    comp.add_argument("--format", choices=["text", "json"], default="text",
+                      help="report format (default text)")
+    comp.set_defaults(func=run_compact)
 
 
 def run_upgrade(args: Any) -> int:
@@ -53,4 +67,44 @@ def run_current(args: Any) -> int:
         ) from exc
     head = head_revision()
     print(f"{redact(engine.url)}: {rev or 'empty'} (head {head})")
+    return 0
+
+
+def run_compact(args: Any) -> int:
+    import sys
+
+    from sqlalchemy.orm import Session
+
+    from arsip.commands._common import archive_engine
+    from arsip.output import dumps
+    from storage.raw_store import compact_site, site_ids
+
+    engine = archive_engine()
+    reports = []
+    try:
+        with Session(engine) as session:
+            sites = site_ids(session, args.site)
+        for site_id, name in sites:
+            def progress(report: Any) -> None:
+                print(f"compact {report.site}: {report.pages} pages, {report.bytes_before} -> "
+                      f"{report.bytes_after} bytes", file=sys.stderr, flush=True)
+
+            reports.append(compact_site(lambda: Session(engine), site_id, name,
+                                        batch=args.batch, progress=progress))
+    finally:
+        engine.dispose()
+    before = sum(r.bytes_before for r in reports)
+    after = sum(r.bytes_after for r in reports)
+    if args.format == "json":
+        sys.stdout.write(dumps({"sites": [r.as_dict() for r in reports],
+                                "pages": sum(r.pages for r in reports),
+                                "bytes_before": before, "bytes_after": after},
+                               indent=2) + "\n")
+        return 0
+    for r in reports:
+        dictionary = (f"dictionary {r.dictionary_id}" + (" (trained now)" if r.trained else "")
+                      if r.dictionary_id else "no dictionary (too few pages)")
+        print(f"{r.site}: {r.pages} pages recompressed, {r.bytes_before} -> {r.bytes_after} "
+              f"bytes; {dictionary}")
+    print(f"total: {sum(r.pages for r in reports)} pages, {before} -> {after} bytes")
     return 0

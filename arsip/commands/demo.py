@@ -61,4 +61,6 @@ def run(args: Any) -> int:
               f"  [{links} related, {urls} URLs]")
     print("\nnext: arsip search Kazakhstan · arsip show 1 · arsip related 1 · "
           "arsip export --format jsonl")
+    serve = "arsip serve" if cfg.database_url is None else f"arsip --database {where} serve"
+    print(f"browse it: {serve}, then open http://127.0.0.1:8080/")
     return 0 if all(o.status == "finished" for o in outcomes) else 1

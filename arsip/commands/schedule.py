@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from arsip.errors import CommandError, UsageError
@@ -83,52 +82,13 @@ def _jobs_and_runs() -> tuple[dict[str, Any] | None, dict[str, Any], list[Any]]:
 
 
 def schedule_rows() -> tuple[list[dict[str, Any]], list[Any]]:
-    import scheduler
+    """The configured sites' schedule rows (``daemon.schedule_rows``) and the live daemons."""
     from arsip.commands._common import settings
+    from daemon.schedule_rows import schedule_rows as rows_of
 
     cfg = settings()
     jobs, last, daemons = _jobs_and_runs()
-    now = datetime.now(UTC)
-    rows = []
-    for site in cfg.sites:
-        scheduled = site.enabled and bool(site.cron or site.every)
-        job = (jobs or {}).get(scheduler.job_id(site.name))
-        next_run: datetime | None = None
-        if not scheduled:
-            source = "disabled" if not site.enabled else "no schedule"
-        elif job is not None:
-            next_run = job.next_run_time
-            source = "job store"
-            if job.name != scheduler.job_name(site):
-                source = "job store (outdated: the schedule changed; the daemon applies it " \
-                         "at start or on SIGHUP)"
-            elif next_run is None:
-                source = "job store (paused)"
-        else:
-            next_run = scheduler.make_trigger(site).get_next_fire_time(None, now)
-            source = "computed (no daemon has stored this job yet)"
-        run = last.get(site.name)
-        stats = dict(run.stats or {}) if run is not None else {}
-        errors = stats.get("errors")
-        rows.append({
-            "site": site.name,
-            "schedule": site.schedule_text(),
-            "enabled": site.enabled,
-            "timeout": site.timeout,
-            "next_run": next_run.astimezone(UTC) if next_run is not None else None,
-            "next_run_source": source,
-            "last_run_id": run.id if run is not None else None,
-            "last_status": run.status if run is not None else None,
-            "last_started_at": run.started_at if run is not None else None,
-            "last_finished_at": run.finished_at if run is not None else None,
-            "last_stats": stats,
-            "pages": stats.get("pages"),
-            "articles_new": stats.get("articles_new"),
-            "aliases": stats.get("aliases"),
-            "near_duplicates": stats.get("near_duplicates"),
-            "errors": len(errors) if isinstance(errors, list) else errors,
-        })
-    return rows, daemons
+    return rows_of(cfg, jobs, last), daemons
 
 
 def show(args: Any) -> int:

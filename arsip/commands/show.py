@@ -87,7 +87,10 @@ def render_text(view: Any) -> str:
     lines.append("")
     lines += [textwrap.fill(p, 100) if p.strip() else "" for p in view.body.splitlines()]
     for version in view.versions:
+        why = ("replaced by a re-extraction" if version.reason == "reextract"
+               else "changed on the site")
         lines.append(f"\n=== version {version.version} "
-                     f"(seen {_when(version.first_seen)} .. {_when(version.last_seen)}) ===")
+                     f"(seen {_when(version.first_seen)} .. {_when(version.last_seen)}; "
+                     f"{why}) ===")
         lines.append(version.diff or "(no textual difference)")
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ def run(args: Any) -> int:
 
     from arsip.commands._common import archive_engine, database_url
     from storage.engine import DEFAULT_DATABASE_URL, redact
-    from storage.queries import STATS_COLUMNS, archive_size, site_stats
+    from storage.queries import STATS_COLUMNS, archive_size, raw_ratio, site_stats
 
     location = redact(database_url() or DEFAULT_DATABASE_URL)
     engine = archive_engine(readonly=True)
@@ -33,13 +33,15 @@ def run(args: Any) -> int:
     total = {
         "site": "(total)",
         **{k: sum(r[k] for r in rows)
-           for k in ("articles", "aliases", "near_duplicates", "versions", "raw_pages")},
+           for k in ("articles", "aliases", "near_duplicates", "versions", "raw_pages",
+                     "raw_bytes", "raw_stored_bytes", "raw_dictionary_bytes")},
         "first_published": min((r["first_published"] for r in rows
                                 if r["first_published"]), default=None),
         "last_published": max((r["last_published"] for r in rows
                                if r["last_published"]), default=None),
         "size_bytes": size,
     }
+    total["raw_ratio"] = raw_ratio(total["raw_bytes"], total["raw_stored_bytes"])
     fmt = resolve_format(args.format)
     if fmt == "json":
         sys.stdout.write(dumps({"database": location, "size_bytes": size,

@@ -66,6 +66,7 @@ class MergeState:
     bodies: list[str] = field(default_factory=list)
     related: list[RelatedLink] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    parts: list[tuple[str, bytes]] = field(default_factory=list)  # pages after the first
 
 
 class NewsSpider(HopBook, StoredLinks, Discovery, Redirects, Spider):
@@ -270,7 +271,7 @@ class NewsSpider(HopBook, StoredLinks, Discovery, Redirects, Spider):
                     yield req
 
     def _route_article(self, response: Response, article: ExtractedArticle, fp: Any,
-                       meta: dict[str, Any], raw_gz: bytes | None = None) -> Iterable[Any]:
+                       meta: dict[str, Any], raw_gz: Any = None) -> Iterable[Any]:
         merge: MergeState | None = meta.get("merge")
         here = response.url
         # a "show all" variant holds the whole article: fetch it instead of the pages
@@ -286,6 +287,8 @@ class NewsSpider(HopBook, StoredLinks, Discovery, Redirects, Spider):
         if article.next_page_url and not meta.get("is_page_all"):
             state = merge or MergeState(first=article, first_url=here, status=response.status,
                                         headers=_headers(response), raw_body=response.body)
+            if merge is not None:  # stored with the first, for re-extraction
+                state.parts.append((here, response.body))
             state.bodies.append(article.body)
             state.related.extend(article.related)
             state.urls.append(here)
@@ -323,8 +326,10 @@ class NewsSpider(HopBook, StoredLinks, Discovery, Redirects, Spider):
         bodies = list(state.bodies)
         related = list(state.related)
         urls = list(state.urls)
+        parts = list(state.parts)
         if last is not None:
             assert response is not None  # the last page's response comes with its article
+            parts.append((response.url, response.body))
             bodies.append(last.body)
             related.extend(last.related)
             urls.append(response.url)
@@ -336,12 +341,13 @@ class NewsSpider(HopBook, StoredLinks, Discovery, Redirects, Spider):
         yield from self._emit(merged, fingerprint(merged.body), None, meta,
                               aliases=[*meta.get("aliases", []), *urls],
                               raw=(state.first_url, state.status, state.headers,
-                                   state.raw_body))
+                                   state.raw_body), raw_parts=parts)
 
     def _emit(self, article: ExtractedArticle, fp: Any, response: Response | None,
               meta: dict[str, Any], *, aliases: list[str],
               raw: tuple[str, int, dict[str, str], bytes] | None = None,
-              raw_gz: bytes | None = None) -> Iterable[Any]:
+              raw_gz: Any = None, raw_parts: list[tuple[str, bytes]] | None = None
+              ) -> Iterable[Any]:
         if response is not None:
             url, status, headers, body = (response.url, response.status, _headers(response),
                                           response.body)
@@ -362,7 +368,7 @@ class NewsSpider(HopBook, StoredLinks, Discovery, Redirects, Spider):
         yield ArticleItem(
             url=url, canonical_url=canonical, alias_urls=alias_urls, article=article,
             related=related, fingerprint=fp, status=status, headers=headers,
-            raw_body=b"" if raw_gz else body, raw_gz=raw_gz,
+            raw_body=b"" if raw_gz else body, raw_gz=raw_gz, raw_parts=raw_parts or [],
             etag=headers.get("Etag") or headers.get("ETag"),
             last_modified=headers.get("Last-Modified"),
         )

@@ -1,0 +1,66 @@
+"""`arsip serve`: the archive in a browser (web view) and its HTTP API."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from arsip.argtypes import non_negative_int
+from arsip.errors import UsageError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def register(sub: Any, common: Any) -> None:
+    p = sub.add_parser(
+        "serve", parents=[common], help="serve the archive in a browser and as a JSON API",
+        description="Serve a web view of the archive (search, articles, sites, runs; every "
+                    "page also as JSON under /api/) plus /healthz and /metrics. Reads through "
+                    "a read-only connection; write actions (POST /api/sites/NAME/run) exist "
+                    "only with a token (--token-file or ARSIP_API_TOKEN).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=non_negative_int, default=8080,
+                   help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--token-file", metavar="F",
+                   help="file whose first line is the API token for write actions")
+    p.set_defaults(func=run)
+
+
+def run(args: Any) -> int:
+    import socket
+
+    import uvicorn
+
+    from arsip.commands._common import database_url, settings
+    from web.app import create_app
+    from web.state import token_from
+
+    if args.port > 65535:
+        raise UsageError(f"--port must be at most 65535, not {args.port}")
+    try:
+        token = token_from(args.token_file)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    cfg = settings()
+    # bound to loopback: only loopback names in the Host header (no DNS rebinding)
+    loopback = args.host in LOOPBACK
+    app = create_app(database_url(cfg), token=token, config_loader=lambda: cfg,
+                     allowed_hosts=list(LOOPBACK) if loopback else None)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    writes = "enabled (bearer token)" if token else "disabled (no token)"
+    print(f"arsip: serving the archive at http://{shown}:{port}/ (write actions {writes}; "
+          "Ctrl-C stops)", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            server_header=False)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    sys.stdout.flush()
+    return 0

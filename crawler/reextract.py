@@ -1,0 +1,368 @@
+"""Re-extraction: the current extraction run again on the archive's stored raw pages.
+
+``reextract`` selects articles (site, publication dates, ids; those already at the current
+``EXTRACTOR_VERSION`` are skipped unless ``force``), and per batch of ``BATCH`` articles:
+
+1. reads their raw pages (the latest fetch: its first page and, for a multi-page article
+   whose pages were stored together, the others in order) in a short read;
+2. extracts them in the extraction worker pool (the crawl's, :mod:`crawler.worker_pool`),
+   without learned body containers, so that the same page always gives the same text (a
+   second run changes nothing); the pages of one article are merged as the crawl merges
+   them;
+3. writes the batch in one short transaction (``storage.reextract_store``): changed
+   articles updated in place (the previous text kept as a version, reason ``reextract``),
+   their fingerprints, LSH bands, near-duplicate marks and related links redone, every
+   article of the batch marked with the current extractor version. Killed mid-way, the
+   batches written are complete and marked, the others untouched: the next run goes on with
+   those. While one batch is written, the next is extracted.
+
+``dry_run`` writes nothing, and reports what would change with a sample of diffs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import difflib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crawler.dedup import Fingerprint, fingerprint
+from crawler.extraction.article import ExtractedArticle, RelatedLink
+from crawler.extraction.version import EXTRACTOR_VERSION
+from crawler.urls import canonicalize
+from storage import reextract_store as store
+from storage.archive import LinkRecord
+from storage.reextract_store import Current, NewFields, StoredPage
+
+BATCH = 50
+DIFF_SAMPLES = 5
+FIELDS = ("title", "authors", "dates", "body", "links", "metadata")
+
+
+@dataclass
+class Options:
+    site: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    ids: list[int] = field(default_factory=list)
+    dry_run: bool = False
+    force: bool = False
+    workers: int = 2
+    batch: int = BATCH
+    near_threshold: float | None = None
+
+
+@dataclass
+class Summary:
+    examined: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0  # already at the current extractor version (without --force)
+    changed_fields: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS, 0))
+    links_gained: int = 0
+    links_lost: int = 0
+    duplicates_marked: int = 0  # articles whose near-duplicate mark changed
+    diffs: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    extractor_version: str = EXTRACTOR_VERSION
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "examined": self.examined, "changed": self.changed, "unchanged": self.unchanged,
+            "failed": self.failed, "skipped": self.skipped,
+            "changed_fields": dict(self.changed_fields),
+            "links_gained": self.links_gained, "links_lost": self.links_lost,
+            "duplicates_marked": self.duplicates_marked,
+            "dry_run": self.dry_run, "extractor_version": self.extractor_version,
+            "seconds": round(self.seconds, 3), "diffs": self.diffs,
+        }
+
+
+# --- in the extraction workers ---------------------------------------------------------------
+
+def extract_stored(body: bytes, url: str, encoding: str | None
+                   ) -> tuple[ExtractedArticle, Fingerprint | None]:
+    """One stored page, extracted as the crawl does, without learned containers (the same
+    page always gives the same text); its list of all links is dropped (not stored)."""
+    from crawler.processing import process_page
+
+    article, fp, _ = process_page(body, url, encoding, None, learn_scopes=False)
+    article.links = []
+    # related links by their canonical URLs (as the crawl stores them), here in the worker
+    article.related = [RelatedLink(url=canonicalize(r.url), title=r.title, kind=r.kind)
+                       for r in article.related]
+    return article, fp
+
+
+# --- the decision for one article --------------------------------------------------------------
+
+def merge_parts(parts: list[ExtractedArticle], fps: list[Fingerprint | None]
+                ) -> tuple[ExtractedArticle, Fingerprint | None]:
+    """The pages of a multi-page article as one (the crawl's ``_finish``): the first page's
+    metadata, the bodies joined, the related links of every page."""
+    if len(parts) == 1:
+        return parts[0], fps[0]
+    from dataclasses import replace
+
+    merged = replace(parts[0])
+    merged.body = "\n\n".join(p.body for p in parts if p.body.strip())
+    merged.related = [link for p in parts for link in p.related]
+    return merged, fingerprint(merged.body) if merged.body.strip() else None
+
+
+def new_fields(article: ExtractedArticle, fp: Fingerprint | None) -> NewFields:
+    from crawler.pipelines import _parse_dt
+
+    return NewFields(
+        title=article.title, authors=list(article.authors),
+        published=_parse_dt(article.published), published_local=article.published,
+        modified=_parse_dt(article.modified), modified_local=article.modified,
+        language=article.language, description=article.description, image=article.image,
+        section=article.section, tags=list(article.tags), body=article.body,
+        related=[LinkRecord(url=r.url, title=r.title, kind=r.kind) for r in article.related],
+        fingerprint=fp,
+    )
+
+
+def changed_fields(current: Current, new: NewFields) -> list[str]:
+    out = []
+    if (current.title or None) != (new.title or None):
+        out.append("title")
+    if list(current.authors or []) != new.authors:
+        out.append("authors")
+    if (current.published_local, current.modified_local) != (new.published_local,
+                                                             new.modified_local):
+        out.append("dates")
+    if current.body != new.body:
+        out.append("body")
+    if set(current.links) != {(r.url, r.kind) for r in new.related}:
+        out.append("links")
+    if (current.language, current.description, current.image, current.section,
+            list(current.tags or [])) != (new.language, new.description, new.image,
+                                          new.section, new.tags):
+        out.append("metadata")
+    return out
+
+
+def diff_sample(current: Current, new: NewFields, fields: list[str]) -> dict[str, Any]:
+    old_lines = [current.title or "", ""] + current.body.splitlines()
+    new_lines = [new.title or "", ""] + new.body.splitlines()
+    diff = "\n".join(difflib.unified_diff(old_lines, new_lines, "stored", "re-extracted",
+                                          lineterm="", n=1))
+    sample: dict[str, Any] = {"id": current.id, "url": current.canonical_url,
+                              "fields": fields, "diff": diff[:4000]}
+    if "authors" in fields:
+        sample["authors"] = {"stored": current.authors, "new": new.authors}
+    if "dates" in fields:
+        sample["published"] = {"stored": current.published_local, "new": new.published_local}
+    if "links" in fields:
+        sample["links"] = {"gained": sorted({r.url for r in new.related}
+                                            - {u for u, _ in current.links}),
+                           "lost": sorted({u for u, _ in current.links}
+                                          - {r.url for r in new.related})}
+    return sample
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+class Progress:
+    """Articles done / total, rate, changed so far: a line on stderr at most once a second."""
+
+    def __init__(self, total: int, stream: Any = None, interval: float = 1.0) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, summary: Summary, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._last < self.interval:
+            return
+        self._last = now
+        elapsed = max(now - self.started, 1e-9)
+        done = summary.examined
+        self.stream.write(f"reextract: {done}/{self.total} articles ({done / elapsed:.1f}/s), "
+                          f"{summary.changed} changed, {len(summary.failed)} failed\n")
+        self.stream.flush()
+
+
+def reextract(session_factory: Callable[[], Session], options: Options, *,
+              progress: Callable[[Summary], None] | None = None,
+              on_total: Callable[[int], None] | None = None) -> Summary:
+    """Run the re-extraction (module docstring); ``session_factory()`` opens a Session."""
+    return asyncio.run(_run(session_factory, options, progress, on_total))
+
+
+async def _run(session_factory: Callable[[], Session], options: Options,
+               progress: Callable[[Summary], None] | None,
+               on_total: Callable[[int], None] | None) -> Summary:
+    from crawler.extensions import _start_worker
+    from crawler.processing import warm_up
+    from crawler.worker_pool import WorkerPool
+
+    started = time.perf_counter()
+    summary = Summary(dry_run=options.dry_run)
+    with session_factory() as session:
+        ids, skipped = store.select_articles(
+            session, site=options.site, since=options.since, until=options.until,
+            ids=options.ids, version=None if options.force else EXTRACTOR_VERSION)
+    summary.skipped = skipped
+    if on_total is not None:
+        on_total(len(ids))
+    warm_up()  # loaded once here: the forked workers inherit it
+    pool: WorkerPool | None = None
+    if options.workers > 0 and ids:
+        # a deep queue per worker: while a batch is written (in a thread, holding the GIL
+        # much of the time) the workers still have pages in hand
+        pool = WorkerPool(options.workers, initializer=_start_worker, initargs=(0,),
+                          max_in_flight=6)
+        pool.start()
+    try:
+        batches = [ids[i:i + options.batch] for i in range(0, len(ids), options.batch)]
+        writing: asyncio.Future[Any] | None = None
+        # two batches in extraction at a time: the workers never wait for a batch's last
+        # pages, nor for its write (in a thread, beside the next batches' extraction)
+        extracting: collections.deque[tuple[Any, asyncio.Future[Any]]] = collections.deque()
+
+        async def write_next() -> None:
+            nonlocal writing
+            pages, task = extracting.popleft()
+            extracted = await task
+            if writing is not None:
+                await writing  # the previous batch's transaction, before this one's
+            writing = asyncio.ensure_future(asyncio.to_thread(
+                _decide_and_write, session_factory, options, pages, extracted, summary))
+            if progress is not None:
+                progress(summary)
+
+        for batch in batches:
+            with session_factory() as session:
+                pages = store.load_pages(session, batch)
+            extracting.append((pages, asyncio.ensure_future(_extract_batch(pool, pages))))
+            if len(extracting) >= 2:
+                await write_next()
+        while extracting:
+            await write_next()
+        if writing is not None:
+            await writing
+    finally:
+        if pool is not None:
+            pool.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+async def _extract_batch(pool: Any, pages: dict[int, list[StoredPage]]
+                         ) -> dict[int, list[Any]]:
+    async def one(page: StoredPage) -> Any:
+        try:
+            if pool is None:
+                return extract_stored(page.body, page.url, page.encoding)
+            return await pool.run(extract_stored, page.body, page.url, page.encoding)
+        except Exception as exc:  # noqa: BLE001 - one page, reported
+            return exc
+
+    flat = [(aid, p) for aid, plist in pages.items() for p in plist]
+    results = await asyncio.gather(*(one(p) for _, p in flat))
+    out: dict[int, list[Any]] = {}
+    for (aid, _), result in zip(flat, results, strict=True):
+        out.setdefault(aid, []).append(result)
+    return out
+
+
+def _decide_and_write(session_factory: Callable[[], Session], options: Options,
+                      pages: dict[int, list[StoredPage]], extracted: dict[int, list[Any]],
+                      summary: Summary) -> None:
+    """One batch: decide each article, then write them all in one short transaction."""
+    with session_factory() as session:
+        if not options.dry_run:
+            session.begin()
+            store.lock(session)
+        currents = store.load_current(session, list(pages))
+        plans: list[tuple[Current, NewFields, list[str]]] = []
+        failed: list[dict[str, Any]] = []
+        for aid, plist in pages.items():
+            current = currents.get(aid)
+            if current is None:  # deleted meanwhile
+                continue
+            reason = _failure(plist, extracted.get(aid, []))
+            if reason is not None:
+                failed.append({"id": aid, "url": current.canonical_url, "reason": reason})
+                continue
+            results = extracted[aid]
+            article, fp = merge_parts([r[0] for r in results], [r[1] for r in results])
+            new = new_fields(article, fp)
+            current.raw_ids = [p.raw_id for p in plist]
+            plans.append((current, new, changed_fields(current, new)))
+        marked = gained = lost = 0
+        if not options.dry_run:
+            for current, new, fields in plans:
+                if fields:
+                    outcome = store.apply(session, current, new, fields, EXTRACTOR_VERSION,
+                                          near_threshold=options.near_threshold,
+                                          raw_ids=current.raw_ids)
+                    marked += outcome.duplicates_marked
+                    gained += outcome.links_gained
+                    lost += outcome.links_lost
+            store.mark_version(session, [c.id for c, _, _ in plans], EXTRACTOR_VERSION)
+            session.commit()
+        else:
+            for current, new, fields in plans:
+                if "links" in fields:
+                    old = {u for u, _ in current.links}
+                    now = {r.url for r in new.related}
+                    gained += len(now - old)
+                    lost += len(old - now)
+    # the summary is only touched once the batch is written (a failed write counts nothing)
+    summary.examined += len(plans) + len(failed)
+    summary.failed += failed
+    summary.links_gained += gained
+    summary.links_lost += lost
+    summary.duplicates_marked += marked
+    for current, new, fields in plans:
+        if fields:
+            summary.changed += 1
+            for name in fields:
+                summary.changed_fields[name] += 1
+            if len(summary.diffs) < DIFF_SAMPLES:
+                summary.diffs.append(diff_sample(current, new, fields))
+        else:
+            summary.unchanged += 1
+
+
+def _failure(pages: list[StoredPage], results: list[Any]) -> str | None:
+    """Why an article cannot be re-extracted (its stored text is then kept), or None."""
+    if not pages:
+        return "no raw page stored"
+    for page in pages:
+        if page.error:
+            return page.error
+    if len(results) != len(pages):
+        return "not extracted"
+    for result in results:
+        if isinstance(result, BaseException):
+            return f"extraction failed: {type(result).__name__}: {result}"[:300]
+    first: ExtractedArticle = results[0][0]
+    if not all(r[0].is_article for r in results):
+        return "the stored page no longer extracts as an article (stored text kept)"
+    if not any(r[0].body.strip() for r in results):
+        return "no text extracted (stored text kept)"
+    if len(pages) == 1 and first.next_page_url and not _is_page_all(pages[0].url, first):
+        return "multi-page article: only its first page is stored (stored text kept)"
+    return None
+
+
+def _is_page_all(url: str, article: ExtractedArticle) -> bool:
+    if article.page_all_url is None:
+        return False
+    return canonicalize(article.page_all_url, article=False) == canonicalize(url, article=False)

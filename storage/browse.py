@@ -1,0 +1,246 @@
+"""Search results a page at a time (the web view): keyset pagination, facets, copies.
+
+Three orders:
+
+- ``newest``: the most recently archived matches first (article id descending). A page is
+  the next ``limit`` matches below the last id shown, read straight off the full-text index
+  in id order (FTS5 rowid / the primary key), so page 500 costs what page 1 costs: no
+  OFFSET scan.
+- ``published``: the latest publication date first (undated articles left out), pages
+  keyed by (published, id) and read down the ``published`` index.
+- ``relevance``: :func:`storage.search.rank` (BM25 / ts_rank over its bounded candidate
+  set, the same ranking as ``arsip search``); a page is the next ``limit`` below the last
+  (score, id) shown.
+
+Facets (counts per site, language, section, author, year) are counted over the newest
+``FACET_CAP`` matches at most, so that a term found in half of a large archive still
+answers in milliseconds; ``facets_capped`` says when the counts are of that sample.
+Near-duplicates are folded under their original: hidden from the results (as in
+``arsip search``), each hit carrying the number of its copies.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, extract, func, select, text
+from sqlalchemy.orm import Session
+
+from storage.filters import ArticleFilter
+from storage.models import Article, Site, UTCDateTime
+from storage.query_parser import Query, to_fts5, to_tsquery
+from storage.search import CANDIDATES, SearchHit, rank, snippet
+
+ORDERS = ("newest", "published", "relevance")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FACET_CAP = 1000
+FACET_VALUES = 12  # values shown per facet
+# snippet highlight markers: Unicode private-use characters, removed from the text first, so
+# that a caller can escape the snippet and then turn them into markup
+MARK = ("\ue000", "\ue001")
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    copies: dict[int, int]  # hit id -> number of near-duplicates folded under it
+    next_after: tuple[float, int] | None  # (score, id) of the last hit when there is more
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    matches: int = 0  # matches counted (at most FACET_CAP)
+    facets_capped: bool = False
+
+
+def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
+               before: int | None, limit: int) -> list[int]:
+    """Ids of the matches below ``before`` (any id when None), highest first."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        where, params, binds = filters.sql(session, id_column="+articles_fts.rowid")
+        join = " JOIN articles AS a ON a.id = articles_fts.rowid" if filters.needs_row() else ""
+        if before is not None:
+            where.append("articles_fts.rowid < :before")
+            params["before"] = before
+        sql = (f"SELECT articles_fts.rowid FROM articles_fts{join} "
+               "WHERE articles_fts MATCH :match"
+               + "".join(f" AND {w}" for w in where)
+               + " ORDER BY articles_fts.rowid DESC LIMIT :n")
+        params.update(match=to_fts5(query), n=limit)
+    elif dialect == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        where, params, binds = filters.sql(session)
+        if before is not None:
+            where.append("a.id < :before")
+            params["before"] = before
+        sql = ("SELECT a.id FROM articles AS a "
+               "WHERE a.search_vector @@ to_tsquery('simple', :q)"
+               + "".join(f" AND {w}" for w in where)
+               + " ORDER BY a.id DESC LIMIT :n")
+        params.update(q=to_tsquery(query), n=limit)
+    else:
+        raise NotImplementedError(f"no full-text search on {dialect}")
+    return list(session.execute(text(sql).bindparams(*binds), params).scalars())
+
+
+def hits_of(session: Session, query: Query, scores: dict[int, float]) -> list[SearchHit]:
+    """The hits (title, site, snippet with :data:`MARK` highlights) of ``scores``' ids."""
+    if not scores:
+        return []
+    details = text(
+        "SELECT a.id, a.canonical_url, a.title, a.published, a.published_local, a.body, "
+        "s.name AS site FROM articles AS a JOIN sites AS s ON s.id = a.site_id "
+        "WHERE a.id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
+    hits = []
+    for row in session.execute(details, {"ids": list(scores)}):
+        body = (row.body or "").replace(MARK[0], "").replace(MARK[1], "")
+        hits.append(SearchHit(id=row.id, url=row.canonical_url, title=row.title,
+                              published=row.published, published_local=row.published_local,
+                              site=row.site, snippet=snippet(body, query, highlight=MARK),
+                              score=scores[row.id]))
+    return hits
+
+
+def copies_of(session: Session, ids: list[int]) -> dict[int, int]:
+    """How many near-duplicates each of ``ids`` has."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Article.duplicate_of_id, func.count())
+        .where(Article.duplicate_of_id.in_(ids)).group_by(Article.duplicate_of_id)
+    ).all()
+    return {int(original): int(count) for original, count in rows if original is not None}
+
+
+def facets(session: Session, query: Query, filters: ArticleFilter, *,
+           cap: int = FACET_CAP) -> tuple[dict[str, list[tuple[str, int]]], int, bool]:
+    """({facet: [(value, count)]}, matches counted, capped) over the newest ``cap`` matches.
+
+    Counted by the database (two GROUP BY queries over those ids), never row by row here.
+    """
+    ids = newest_ids(session, query, filters, before=None, limit=cap + 1)
+    capped = len(ids) > cap
+    ids = ids[:cap]
+    counters: dict[str, Counter[str]] = {k: Counter() for k in
+                                          ("site", "language", "section", "author", "year")}
+    if ids:
+        year = extract("year", Article.published)
+        for name, language, section, when, count in session.execute(
+            select(Site.name, Article.language, Article.section, year, func.count())
+            .join(Site, Site.id == Article.site_id)
+            .where(Article.id.in_(ids))
+            .group_by(Site.name, Article.language, Article.section, year)
+        ):
+            counters["site"][name] += count
+            if language:
+                counters["language"][language] += count
+            if section:
+                counters["section"][section] += count
+            if when is not None:
+                counters["year"][str(int(when))] += count
+        for author, count in session.execute(_authors_sql(session), {"ids": ids}):
+            if author:
+                counters["author"][str(author)] += int(count)
+    result = {name: sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
+              for name, counter in counters.items()}
+    return result, len(ids), capped
+
+
+def _authors_sql(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        each = "json_array_elements_text(a.authors) AS au(value)"
+    else:
+        each = "json_each(a.authors) AS au"
+    return text(
+        f"SELECT au.value, count(DISTINCT a.id) FROM articles AS a, {each} "
+        "WHERE a.id IN :ids GROUP BY au.value ORDER BY count(DISTINCT a.id) DESC LIMIT :n"
+    ).bindparams(bindparam("ids", expanding=True), bindparam("n", FACET_VALUES * 4))
+
+
+def published_ids(session: Session, query: Query, filters: ArticleFilter, *,
+                  after: tuple[float, int] | None, limit: int) -> list[tuple[int, float]]:
+    """(id, publication time in epoch microseconds) of the matches published before the
+    (time, id) ``after``, latest first; undated articles are left out of this order.
+
+    The matches' ids are collected once (from the full-text index) and the walk goes down
+    the index on ``published``, so a page costs about the same at any depth.
+    """
+    dialect = session.get_bind().dialect.name
+    where, params, binds = filters.sql(session)
+    table = "articles AS a"
+    if dialect == "sqlite":
+        # down the published index, each entry tested against the matches' ids (collected
+        # once); "+" keeps SQLite from looking every match's row up and sorting them all
+        table = "articles AS a INDEXED BY ix_articles_published"
+        match = ("+a.id IN (SELECT articles_fts.rowid FROM articles_fts "
+                 "WHERE articles_fts MATCH :match)")
+        params["match"] = to_fts5(query)
+    elif dialect == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        match = "a.search_vector @@ to_tsquery('simple', :q)"
+        params["q"] = to_tsquery(query)
+    else:
+        raise NotImplementedError(f"no full-text search on {dialect}")
+    where = ["a.published IS NOT NULL", match, *where]
+    if after is not None:
+        where.append("a.published <= :p AND (a.published < :p OR a.id < :last)")
+        binds.append(bindparam("p", _from_micros(after[0]), type_=UTCDateTime()))
+        params["last"] = after[1]
+    sql = text(f"SELECT a.id, a.published FROM {table} WHERE " + " AND ".join(where)
+               + " ORDER BY a.published DESC, a.id DESC LIMIT :n"
+               ).bindparams(*binds).columns(published=UTCDateTime())
+    params["n"] = limit
+    return [(row.id, _micros(row.published)) for row in session.execute(sql, params)]
+
+
+def _micros(when: datetime) -> float:
+    # whole microseconds since the epoch: exact in a float (below 2**53) and in JSON
+    return float((when - EPOCH) // timedelta(microseconds=1))
+
+
+def _from_micros(value: float) -> datetime:
+    return EPOCH + timedelta(microseconds=int(value))
+
+
+def search_page(session: Session, query: Query, filters: ArticleFilter, *,
+                order: str = "newest", after: tuple[float, int] | None = None,
+                limit: int = 20, with_facets: bool = True) -> SearchPage:
+    """One page of results for ``query`` after the position ``after`` of the last page:
+    (0, id) for ``newest``, (score, id) for ``relevance``, (publication time in epoch
+    microseconds, id) for ``published``.
+
+    Raises NotFound for an unknown site filter.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r} (one of {', '.join(ORDERS)})")
+    positions: dict[int, float]
+    if order == "newest":
+        ids = newest_ids(session, query, filters, before=after[1] if after else None,
+                         limit=limit + 1)
+        more = len(ids) > limit
+        positions = {i: 0.0 for i in ids[:limit]}
+        hits = hits_of(session, query, positions)
+        hits.sort(key=lambda h: -h.id)
+    elif order == "published":
+        rows = published_ids(session, query, filters, after=after, limit=limit + 1)
+        more = len(rows) > limit
+        positions = dict(rows[:limit])
+        hits = hits_of(session, query, {i: 0.0 for i in positions})
+        hits.sort(key=lambda h: (-positions[h.id], -h.id))
+    else:
+        scores = rank(session, query, filters, CANDIDATES, CANDIDATES)
+        ordered = sorted(scores.items(), key=lambda kv: (-kv[1], -kv[0]))
+        if after is not None:
+            ordered = [(i, s) for i, s in ordered if (s, i) < after]
+        more = len(ordered) > limit
+        positions = dict(ordered[:limit])
+        hits = hits_of(session, query, positions)
+        hits.sort(key=lambda h: (-h.score, -h.id))
+    next_after = (positions[hits[-1].id], hits[-1].id) if more and hits else None
+    result = SearchPage(hits=hits, copies=copies_of(session, [h.id for h in hits]),
+                        next_after=next_after)
+    if with_facets:
+        result.facets, result.matches, result.facets_capped = facets(session, query, filters)
+    return result

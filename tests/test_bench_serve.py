@@ -1,0 +1,46 @@
+"""`arsip bench serve`: a small run prints every figure, and a kept archive stays as built."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.engine import open_archive
+from storage.models import Article
+
+
+@pytest.fixture(autouse=True)
+def _empty_config(tmp_path: Any) -> None:
+    (tmp_path / "arsip.toml").touch()
+
+
+@pytest.mark.parametrize(("writer", "seconds"), [("store", "3"), ("crawl", "15")])
+def test_bench_serve_small(cli: Any, tmp_path: Path, writer: str, seconds: str) -> None:
+    kept = tmp_path / "bench.db"
+    result = cli("bench", "serve", "--articles", "300", "--clients", "2", "--duration", seconds,
+                 "--writer", writer, "--sqlite-file", str(kept), "--format", "json",
+                 timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for kind in ("search", "article", "sites"):
+        assert data[kind]["requests"] > 0, kind
+        assert 0 < data[kind]["p50_ms"] <= data[kind]["p95_ms"], kind
+    assert data["errors"] == 0 and data["database_locked"] == 0, data["error_samples"]
+    assert data["requests_per_s"] > 0 and data["peak_rss_mb"] > 10
+    assert data["writer"] == writer
+    assert data["writer_articles"] > 0 and data["writer_errors"] == 0, data
+    engine = open_archive(f"sqlite:///{kept}", readonly=True)
+    with engine.connect() as conn:  # the writer's articles are gone again
+        assert conn.execute(select(func.count()).select_from(Article)).scalar_one() == 300
+    engine.dispose()
+
+
+def test_bench_serve_rejects_bad_arguments(cli: Any) -> None:
+    for args in (["--clients", "0"], ["--articles", "5"], ["--duration", "0"]):
+        result = cli("bench", "serve", *args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("arsip: error:") and "Traceback" not in result.stderr

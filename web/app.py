@@ -1,0 +1,106 @@
+"""The app factory: ``create_app()`` builds the Starlette app of ``arsip serve``.
+
+Endpoints are plain (sync) functions, which Starlette runs in its threadpool, so that the
+database calls (SQLAlchemy sessions on a read-only engine) never block the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from storage.errors import NotFound, StorageError
+from web.http import HTTPError, error_response
+from web.metrics import registry_for
+from web.routes import actions, articles, ops, runs, search, sites
+from web.security import SecurityHeaders
+from web.state import WebState
+
+logger = logging.getLogger(__name__)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return error_response(request, exc)
+
+
+def _starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "no such page", 405: "method not allowed"}
+    return error_response(request, HTTPError(exc.status_code,
+                                             messages.get(exc.status_code, str(exc.detail)),
+                                             offer_search=exc.status_code == 404))
+
+
+def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(request, HTTPError(404, str(exc), offer_search=True))
+
+
+def _database_error(request: Request, exc: Exception) -> Response:
+    logger.warning("database error on %s: %s", request.url.path, exc)
+    return error_response(request, HTTPError(503, "the archive's database is unavailable"))
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    logger.error("error on %s", request.url.path, exc_info=exc)
+    return error_response(request, HTTPError(500, "internal error (see the server's log)"))
+
+
+def create_app(database_url: str | None = None, *, engine: Engine | None = None,
+               token: str | None = None, secret: bytes | None = None,
+               config_loader: Callable[[], Any] | None = None,
+               allowed_hosts: list[str] | None = None) -> Starlette:
+    """The web app over the archive at ``database_url`` (default: ``ARSIP_DATABASE_URL``),
+    read through the archive's reader engine (``storage.engine.open_reader``; ``engine`` when
+    given). Raises StorageError (NoArchive) when there is no archive there.
+
+    ``allowed_hosts``: the Host header values accepted (others get 400), so that a web page
+    elsewhere cannot read a loopback server through DNS rebinding; None accepts any.
+    """
+    if engine is None:
+        from storage.engine import open_reader
+
+        engine = open_reader(database_url)
+    state = WebState(engine=engine, database_url=database_url, token=token,
+                     config_loader=config_loader)
+    if secret is not None:
+        state.secret = secret
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    from importlib import resources
+
+    static = StaticFiles(directory=str(resources.files("web") / "static"))
+    routes = [*search.ROUTES, *articles.ROUTES, *sites.ROUTES, *runs.ROUTES, *ops.ROUTES,
+              *actions.ROUTES, Mount("/static", static, name="static")]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders),
+                    *([Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)]
+                      if allowed_hosts else [])],
+        exception_handlers={
+            HTTPError: _http_error, HTTPException: _starlette_error, NotFound: _not_found,
+            StorageError: _database_error, SQLAlchemyError: _database_error,
+            Exception: _server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.arsip = state
+    app.state.metrics_registry = registry_for(state.read)
+    return app

@@ -1,0 +1,70 @@
+"""Sites (``/sites``): per site its articles, runs, failures, schedule and a 90-day chart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from storage.dashboard import articles_per_day, recent_runs, site_counts
+from storage.models import utcnow
+from storage.queries import site_stats
+from storage.schedule import run_dict
+from web.daemon import daemon_info, schedules
+from web.http import page
+from web.state import WebState, state_of
+from web.svg import BAR_WIDTH, CHART_HEIGHT, day_bars
+
+DAYS = 90
+SLOW_TTL = 60.0  # seconds
+
+
+def _sites(state: WebState, session: Session) -> dict[str, Any]:
+    stats = [{"site": name, "articles": count, "near_duplicates": dups}
+             for name, (count, dups) in site_counts(session).items()]
+    runs = recent_runs(session, per_site=5)
+    plan, daemons = schedules(state, session)
+    return {"stats": stats, "runs": runs, "plan": plan, "daemons": daemons}
+
+
+def sites(request: Request) -> Response:
+    state = state_of(request)
+    got = state.read(lambda s: _sites(state, s))
+    # the chart and `arsip stats`'s figures read many rows: computed at most once a minute
+    # (the article counts and runs above are current)
+    got["per_day"] = state.cached("per_day", SLOW_TTL, lambda s: articles_per_day(s, days=DAYS))
+    slow = {row["site"]: row for row in state.cached("site_stats", SLOW_TTL, site_stats)}
+    got["stats"] = [{**slow.get(row["site"], {}), **row} for row in got["stats"]]
+    today = utcnow().date()
+    rows = []
+    names = [r["site"] for r in got["stats"]]
+    names += [n for n in got["plan"] if n not in names]
+    by_name = {r["site"]: r for r in got["stats"]}
+    for name in names:
+        stats = by_name.get(name) or {"site": name, "articles": 0}
+        plan = got["plan"].get(name, {})
+        runs = [run_dict(r, name) for r in got["runs"].get(name, [])]
+        counts = got["per_day"].get(name, {})
+        bars, peak = day_bars(counts, days=DAYS, today=today)
+        failures = [r for r in runs if r["status"] not in ("finished", "running")
+                    or (r["stats"] or {}).get("errors")]
+        rows.append({
+            **stats,
+            "schedule": plan.get("schedule"), "next_run": plan.get("next_run"),
+            "next_run_source": plan.get("next_run_source"),
+            "last_run": runs[0] if runs else None,
+            "recent_runs": runs, "failures": failures,
+            "articles_per_day": {d.isoformat(): c for d, c in sorted(counts.items())},
+            "bars": bars, "peak": peak,
+        })
+    data = {"sites": [{k: v for k, v in r.items() if k not in ("bars", "peak")} for r in rows],
+            "daemon": daemon_info(got["daemons"])}
+    context = {"rows": rows, "daemon": data["daemon"], "chart_w": DAYS * BAR_WIDTH,
+               "chart_h": CHART_HEIGHT, "days": DAYS}
+    return page(request, "sites.html", context, data)
+
+
+ROUTES = [Route("/sites", sites), Route("/api/sites", sites)]
