@@ -12,7 +12,6 @@ import tomllib
 from pathlib import Path
 
 import grimp
-import pytest
 
 from tests.conftest import REPO_ROOT
 
@@ -22,11 +21,6 @@ OPTIONAL_PACKAGES = ["web"]
 # where the line limit holds (tests, fixtures and migrations are not counted)
 SIZED = ["config", "storage", "crawler", "daemon", "arsip", "web", "scheduler.py"]
 MAX_LINES = 500
-# Known exceptions, to be split: a module over the limit that other work is editing at the
-# time may be listed here, with what it holds. Remove an entry once its module is split.
-TOO_LARGE_FOR_NOW: set[str] = set()
-
-
 def present(packages: list[str]) -> list[str]:
     return [p for p in packages if (REPO_ROOT / p / "__init__.py").exists()]
 
@@ -122,14 +116,5 @@ def module_sizes() -> dict[str, int]:
 def test_modules_stay_small() -> None:
     sizes = module_sizes()
     assert "scheduler.py" in sizes and "storage/models.py" in sizes  # the walk finds them
-    too_large = {name: n for name, n in sizes.items()
-                 if n > MAX_LINES and name not in TOO_LARGE_FOR_NOW}
+    too_large = {name: n for name, n in sizes.items() if n > MAX_LINES}
     assert not too_large, f"modules over {MAX_LINES} lines (split them): {too_large}"
-
-
-@pytest.mark.parametrize("name", sorted(TOO_LARGE_FOR_NOW))
-def test_known_exceptions_are_still_needed(name: str) -> None:
-    """An exception that no longer applies is taken off the list, so the list stays honest."""
-    size = module_sizes().get(name)
-    assert size is not None, f"{name} is gone: remove it from TOO_LARGE_FOR_NOW"
-    assert size > MAX_LINES, f"{name} has {size} lines now: remove it from TOO_LARGE_FOR_NOW"
