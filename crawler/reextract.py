@@ -306,15 +306,12 @@ def _decide_and_write(session_factory: Callable[[], Session], options: Options,
             plans.append((current, new, changed_fields(current, new)))
         marked = gained = lost = 0
         if not options.dry_run:
-            for current, new, fields in plans:
-                if fields:
-                    outcome = store.apply(session, current, new, fields, EXTRACTOR_VERSION,
-                                          near_threshold=options.near_threshold,
-                                          raw_ids=current.raw_ids)
-                    marked += outcome.duplicates_marked
-                    gained += outcome.links_gained
-                    lost += outcome.links_lost
-            store.mark_version(session, [c.id for c, _, _ in plans], EXTRACTOR_VERSION)
+            outcome = store.apply_batch(session, plans, EXTRACTOR_VERSION,
+                                        near_threshold=options.near_threshold)
+            marked, gained, lost = (outcome.duplicates_marked, outcome.links_gained,
+                                    outcome.links_lost)
+            # the changed ones got the version with their new fields
+            store.mark_version(session, [c.id for c, _, f in plans if not f], EXTRACTOR_VERSION)
             session.commit()
         else:
             for current, new, fields in plans:

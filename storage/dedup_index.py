@@ -81,13 +81,24 @@ def order_key(row: Any) -> tuple[Any, ...]:
 def _rows(session: Session, ids: list[int]) -> dict[int, _Row]:
     if not ids:
         return {}
-    result = session.connection().execute(
-        select(Article.id, Article.canonical_url, Article.published, Article.first_seen,
-               Article.minhash, Article.duplicate_of_id).where(Article.id.in_(ids))
-    )
+    result = session.connection().execute(_statements()["rows"], {"ids": ids})
     return {r.id: _Row(r.id, r.canonical_url, r.published, r.first_seen,
                        bytes(r.minhash) if r.minhash is not None else None,
                        r.duplicate_of_id) for r in result}
+
+
+@lru_cache(maxsize=1)
+def _statements() -> dict[str, Any]:
+    """Statements built once (SQLAlchemy caches their compiled form): building one per call
+    cost more than running it."""
+    ids: Any = bindparam("ids", expanding=True)
+    return {
+        "rows": select(Article.id, Article.canonical_url, Article.published,
+                       Article.first_seen, Article.minhash, Article.duplicate_of_id)
+        .where(Article.id.in_(ids)),
+        "point": update(Article).where(Article.id == bindparam("aid"))
+        .values(duplicate_of_id=bindparam("root"), similarity=bindparam("sim")),
+    }
 
 
 def candidates(session: Session, fp: Fingerprint, exclude: int | None = None) -> list[int]:
@@ -163,8 +174,8 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
         _make_original(session, new, root)
     else:
         sim = similarity(fp.minhash, root.minhash) if root.minhash else best_sim[root.id]
-        session.connection().execute(update(Article).where(Article.id == article_id)
-                        .values(duplicate_of_id=root.id, similarity=sim))
+        session.connection().execute(_statements()["point"], {
+            "aid": article_id, "root": root.id, "sim": sim})
     return True
 
 
