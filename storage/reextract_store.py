@@ -25,9 +25,16 @@ from storage.archive import LinkRecord, link_rows_of, lock_for_writing
 from storage.errors import NotFound
 from storage.filters import ArticleFilter
 from storage.fingerprint import Fingerprint
-from storage.models import Article, ArticleLink, ArticleVersion, MinHashBand, RawPage
-from storage.raw_codec import RawPageUnreadable
-from storage.raw_store import read_body
+from storage.models import (
+    Article,
+    ArticleLink,
+    ArticleVersion,
+    MinHashBand,
+    RawDictionary,
+    RawPage,
+)
+from storage.raw_codec import Dictionary
+from storage.raw_store import dictionary
 from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
 
 REASON = "reextract"
@@ -70,6 +77,7 @@ def _statements() -> dict[str, Any]:
         "fingerprint": select(a.content_hash, a.minhash).where(a.id == bindparam("aid")),
         "bands": select(bands.c.band, bands.c.key).where(bands.c.article_id == bindparam("aid"))
         .order_by(bands.c.band),
+        "has_dictionary": select(RawDictionary.id).where(RawDictionary.id == bindparam("did")),
         "mark_version": update(articles).where(a.id.in_(ids))
         .values(extractor_version=bindparam("version")),
     }
@@ -77,11 +85,14 @@ def _statements() -> dict[str, Any]:
 
 @dataclass
 class StoredPage:
+    """A stored raw page as stored (compressed): the extraction worker decompresses it."""
+
     article_id: int
     url: str
-    body: bytes
+    data: bytes
+    codec: str
+    dictionary_id: int | None
     encoding: str | None
-    error: str | None = None
     raw_id: int = 0
 
 
@@ -179,7 +190,8 @@ def _charset(headers: Any) -> str | None:
 
 
 def load_pages(session: Session, article_ids: list[int]) -> dict[int, list[StoredPage]]:
-    """Per article, its latest fetch's raw pages, decompressed (first page first)."""
+    """Per article, its latest fetch's raw pages, compressed as stored (first page
+    first)."""
     if not article_ids:
         return {}
     meta = session.execute(
@@ -204,13 +216,15 @@ def load_pages(session: Session, article_ids: list[int]) -> dict[int, list[Store
     for aid, group in chosen.items():
         for rid in sorted(group, key=lambda i: (rows[i].part, i)):
             row = rows[rid]
-            try:
-                body = read_body(session, row.codec, row.body_gz, row.dictionary_id)
-                error = None
-            except (RawPageUnreadable, OSError, EOFError, ValueError) as exc:
-                body, error = b"", f"raw page {rid} unreadable: {exc}"[:300]
-            out[aid].append(StoredPage(aid, row.url, body, _charset(row.headers), error, rid))
+            out[aid].append(StoredPage(aid, row.url, bytes(row.body_gz), row.codec,
+                                       row.dictionary_id, _charset(row.headers), rid))
     return out
+
+
+def dictionaries(session: Session, ids: set[int]) -> list[Dictionary]:
+    """The compression dictionaries of these ids (those that exist)."""
+    return [dictionary(session, i) for i in sorted(ids) if session.connection().execute(
+        _statements()["has_dictionary"], {"did": i}).first() is not None]
 
 
 def load_current(session: Session, article_ids: list[int]) -> dict[int, Current]:

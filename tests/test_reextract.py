@@ -165,6 +165,26 @@ def test_a_page_that_no_longer_extracts_keeps_its_text(engine: Any) -> None:
         assert s.get(Article, a).body == body  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_unreadable_raw_page_is_reported_and_its_article_kept(engine: Any,
+                                                                  workers: int) -> None:
+    from storage.models import RawPage
+
+    with Session(engine) as s, s.begin():
+        bad = store(s, url(13), news_page("Rusak", story(13)), body=story(14))
+        good = store(s, url(15), news_page("Utuh", story(15)), body=story(16))
+        raw = s.execute(select(RawPage).where(RawPage.article_id == bad)).scalar_one()
+        raw.body_gz = b"not zstd at all"  # decompressed in the worker: it fails there
+        raw_id = raw.id
+    summary = run(engine, workers=workers)
+    assert summary.changed == 1 and len(summary.failed) == 1
+    assert summary.failed[0]["id"] == bad
+    assert summary.failed[0]["reason"].startswith(f"raw page {raw_id} unreadable")
+    with Session(engine) as s:
+        assert s.get(Article, bad).body == story(14)  # type: ignore[union-attr]
+        assert s.get(Article, good).body != story(16)  # type: ignore[union-attr]
+
+
 def test_near_duplicates_fold_and_unfold(engine: Any) -> None:
     shared = story(20)
     with Session(engine) as s, s.begin():
