@@ -54,6 +54,7 @@ from storage.reextract_store import Current, NewFields, StoredPage
 
 BATCH = 50
 DIFF_SAMPLES = 5
+AHEAD = 3  # batches handed to the workers ahead of the one written
 FIELDS = ("title", "authors", "dates", "body", "links", "metadata")
 
 
@@ -266,8 +267,9 @@ async def _run(session_factory: Callable[[], Session], options: Options,
     try:
         batches = [ids[i:i + options.batch] for i in range(0, len(ids), options.batch)]
         writing: asyncio.Future[Any] | None = None
-        # two batches in extraction at a time: the workers never wait for a batch's last
-        # pages, nor for its write (in a thread, beside the next batches' extraction)
+        # AHEAD batches in extraction at a time: the workers never wait for a batch's last
+        # pages, nor for its write (in a thread, beside the next batches' extraction), even
+        # when a write takes longer than a batch's extraction (a loaded machine)
         extracting: collections.deque[tuple[Any, asyncio.Future[Any]]] = collections.deque()
 
         async def write_next() -> None:
@@ -295,7 +297,7 @@ async def _run(session_factory: Callable[[], Session], options: Options,
                 else:
                     await pool.broadcast(share_dictionaries, new)
             extracting.append((pages, asyncio.ensure_future(_extract_batch(pool, pages))))
-            if len(extracting) >= 2:
+            if len(extracting) >= AHEAD:
                 await write_next()
         while extracting:
             await write_next()

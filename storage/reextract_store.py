@@ -39,9 +39,22 @@ from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
 
 REASON = "reextract"
 
-_FIELDS = ("title", "authors", "published", "published_local", "modified", "modified_local",
-           "language", "description", "image", "section", "tags", "body", "extractor_version",
-           "content_hash", "minhash")
+# the articles' columns of each field ``crawler.reextract.changed_fields`` names
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "title": ("title",), "authors": ("authors",),
+    "dates": ("published", "published_local", "modified", "modified_local"),
+    "body": ("body",), "links": (),
+    "metadata": ("language", "description", "image", "section", "tags"),
+}
+
+
+@lru_cache(maxsize=128)
+def _update_stmt(columns: tuple[str, ...]) -> Any:
+    """UPDATE articles SET <columns>, extractor_version WHERE id = :aid, built once per set
+    of columns."""
+    articles = cast(Table, Article.__table__)
+    return update(articles).where(articles.c.id == bindparam("aid")).values(
+        {name: bindparam(name) for name in (*columns, "extractor_version")})
 
 
 @lru_cache(maxsize=1)
@@ -57,10 +70,6 @@ def _statements() -> dict[str, Any]:
     r = raw_pages.c
     ids: Any = bindparam("ids", expanding=True)
     return {
-        "update": update(articles).where(a.id == bindparam("aid"))
-        .values({name: bindparam(name) for name in _FIELDS}),
-        "update_no_fp": update(articles).where(a.id == bindparam("aid"))
-        .values({name: bindparam(name) for name in _FIELDS[:-2]}),
         "max_versions": select(v.article_id, func.max(v.version)).where(v.article_id.in_(ids))
         .group_by(v.article_id),
         "text_first_seen": select(r.article_id, r.content_hash, func.min(r.fetched_at))
@@ -273,30 +282,27 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
             # first sighting (``storage.archive._text_first_seen``)
             "first_seen": seen.get((c.id, c.content_hash)) or c.first_seen,
             "last_seen": c.last_seen, "reason": REASON} for c in texts])
-    with_fp: list[dict[str, Any]] = []
-    without_fp: list[dict[str, Any]] = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     raw_hashes: list[dict[str, Any]] = []
     regroup_fps: list[tuple[int, Fingerprint]] = []
     link_rows: list[dict[str, Any]] = []
     relinked: list[int] = []
     for current, new, fields in plans:
-        values: dict[str, Any] = {
-            "aid": current.id, "title": new.title, "authors": new.authors,
-            "published": new.published, "published_local": new.published_local,
-            "modified": new.modified, "modified_local": new.modified_local,
-            "language": new.language, "description": new.description, "image": new.image,
-            "section": new.section, "tags": new.tags, "body": new.body,
-            "extractor_version": version,
-        }
         fp = new.fingerprint
-        if fp is not None:
+        hash_changed = fp is not None and fp.content_hash != current.content_hash
+        # only the changed fields' columns: the full-text index is redone only for a new
+        # title or body, the signature only for a new text
+        columns = [c for name in fields for c in _COLUMNS[name]]
+        if fp is not None and (hash_changed or "body" in fields):
+            columns += ["content_hash", "minhash"]
+        values = {c: getattr(new, c) for c in columns if c not in ("content_hash", "minhash")}
+        if "content_hash" in columns and fp is not None:
             values.update(content_hash=fp.content_hash, minhash=fp.minhash)
-            with_fp.append(values)
-            if fp.content_hash != current.content_hash:
-                raw_hashes += [{"rid": rid, "hash": fp.content_hash} for rid in current.raw_ids]
-                regroup_fps.append((current.id, fp))
-        else:
-            without_fp.append(values)
+        values.update(aid=current.id, extractor_version=version)
+        updates.setdefault(tuple(columns), []).append(values)
+        if hash_changed and fp is not None:
+            raw_hashes += [{"rid": rid, "hash": fp.content_hash} for rid in current.raw_ids]
+            regroup_fps.append((current.id, fp))
         if "links" in fields:
             old = {u for u, _ in current.links}
             now = {r.url for r in new.related}
@@ -304,10 +310,8 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
             applied.links_lost += len(old - now)
             relinked.append(current.id)
             link_rows += link_rows_of(current.id, new.related)
-    if with_fp:
-        conn.execute(st["update"], with_fp)
-    if without_fp:
-        conn.execute(st["update_no_fp"], without_fp)
+    for key, rows in updates.items():
+        conn.execute(_update_stmt(key), rows)
     if relinked:
         conn.execute(st["drop_links"], {"ids": relinked})
     if link_rows:

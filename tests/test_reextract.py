@@ -80,6 +80,31 @@ def test_changed_fields_are_reported_and_stored(engine: Any, cli: Any) -> None:
     assert shown_json["versions"][0]["reason"] == "reextract"
 
 
+def test_a_byline_change_leaves_text_signature_and_search_as_they_were(engine: Any) -> None:
+    from storage.search import search
+
+    html = news_page("Pasar ikan dibuka", story(3), author="Rina Wijaya")
+    with Session(engine) as s, s.begin():
+        a = store(s, url(3), html, authors=["Redaksi"])  # only the byline is stale
+        before = s.get(Article, a)
+        assert before is not None
+        title, body, content_hash, minhash = (before.title, before.body, before.content_hash,
+                                              before.minhash)
+    summary = run(engine)
+    assert summary.changed == 1 and summary.changed_fields["authors"] == 1
+    assert summary.changed_fields["body"] == summary.changed_fields["title"] == 0
+    with Session(engine) as s:
+        row = s.get(Article, a)
+        assert row is not None and row.authors == ["Rina Wijaya"]
+        assert (row.title, row.body, row.content_hash, row.minhash) == (title, body,
+                                                                         content_hash, minhash)
+        assert row.extractor_version == EXTRACTOR_VERSION
+        assert s.execute(select(func.count()).select_from(ArticleVersion)).scalar_one() == 0
+        word = body.split()[3].strip(".,").lower()
+        assert a in [hit.id for hit in search(s, word, limit=50)]
+        assert a in [hit.id for hit in search(s, "ikan", limit=50)]
+
+
 def test_dry_run_writes_nothing_and_reports(engine: Any, cli: Any) -> None:
     html = news_page("Jalan baru dibuka", story(3))
     with Session(engine) as s, s.begin():
