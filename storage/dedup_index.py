@@ -137,7 +137,7 @@ def is_near_duplicate(a: Fingerprint, b: Fingerprint, threshold: float) -> bool:
 
 
 def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
-                        threshold: float) -> bool:
+                        threshold: float, *, found: list[int] | None = None) -> bool:
     """Group the just-stored ``article_id`` with its near-duplicates, if it has any.
 
     Returns True when an article was marked a near-duplicate: the new one (it joins a group
@@ -146,7 +146,8 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
     """
     if not fp.minhash or not fp.band_keys:
         return False
-    found = candidates(session, fp, exclude=article_id)
+    if found is None:  # else: its candidates, looked up already (``candidates``' result)
+        found = candidates(session, fp, exclude=article_id)
     if not found:
         return False
     rows = _rows(session, found)

@@ -65,6 +65,7 @@ def _statements() -> dict[str, Any]:
     raw_pages = cast(Table, RawPage.__table__)
     links = cast(Table, ArticleLink.__table__)
     bands = cast(Table, MinHashBand.__table__)
+    mine, theirs = bands.alias("mine"), bands.alias("theirs")
     a = articles.c
     v = cast(Table, ArticleVersion.__table__).c
     r = raw_pages.c
@@ -75,6 +76,11 @@ def _statements() -> dict[str, Any]:
         "text_first_seen": select(r.article_id, r.content_hash, func.min(r.fetched_at))
         .where(r.article_id.in_(ids)).group_by(r.article_id, r.content_hash),
         "drop_links": delete(links).where(links.c.from_article_id.in_(ids)),
+        # the articles sharing a band with each of ``ids`` (the (band, key) index per band)
+        "band_matches": select(mine.c.article_id, theirs.c.article_id.label("other"))
+        .join(theirs, (theirs.c.band == mine.c.band) & (theirs.c.key == mine.c.key))
+        .where(mine.c.article_id.in_(ids)).distinct(),
+        "copies": select(a.id).where(a.duplicate_of_id.in_(ids)),
         "drop_bands": delete(bands).where(bands.c.article_id.in_(ids)),
         "raw_hash": update(raw_pages).where(r.id == bindparam("rid"))
         .values(content_hash=bindparam("hash")),
@@ -101,8 +107,13 @@ class StoredPage:
     data: bytes
     codec: str
     dictionary_id: int | None
-    encoding: str | None
+    headers: Any  # the response headers as stored (JSON)
     raw_id: int = 0
+
+    @property
+    def encoding(self) -> str | None:
+        """The charset its headers name (read in the worker: parsing costs)."""
+        return _charset(self.headers)
 
 
 @dataclass
@@ -226,7 +237,7 @@ def load_pages(session: Session, article_ids: list[int]) -> dict[int, list[Store
         for rid in sorted(group, key=lambda i: (rows[i].part, i)):
             row = rows[rid]
             out[aid].append(StoredPage(aid, row.url, bytes(row.body_gz), row.codec,
-                                       row.dictionary_id, _charset(row.headers), rid))
+                                       row.dictionary_id, row.headers, rid))
     return out
 
 
@@ -328,9 +339,19 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
         if bands:
             conn.execute(insert_ignore_stmt(dialect, MinHashBand.__table__,
                                             ("article_id", "band")), bands)
+        # and the candidates of them and of their copies, all in one look-up: the bands do
+        # not change below (only the marks do), so each is what ``dedup_index.candidates``
+        # would find then
+        changed = [aid for aid, _ in regroup_fps]
+        lookup = sorted({*changed, *conn.execute(st["copies"], {"ids": changed}).scalars()})
+        shared: dict[int, set[int]] = {aid: set() for aid in lookup}
+        for aid, other in conn.execute(st["band_matches"], {"ids": lookup}):
+            shared[aid].add(other)
+        known = {aid: [i for i in sorted(found)[:dedup_index.MAX_CANDIDATES] if i != aid]
+                 for aid, found in shared.items()}
         for aid, fp in regroup_fps:
             applied.duplicates_marked += regroup(session, aid, fp, near_threshold,
-                                                 indexed=True)
+                                                 indexed=True, candidates=known)
     return applied
 
 
@@ -355,10 +376,13 @@ def _marks(session: Session, ids: list[int]) -> dict[int, int | None]:
 
 
 def regroup(session: Session, article_id: int, fp: Fingerprint,
-            threshold: float | None = None, *, indexed: bool = False) -> int:
+            threshold: float | None = None, *, indexed: bool = False,
+            candidates: dict[int, list[int]] | None = None) -> int:
     """Redo the near-duplicate marks of an article whose text changed (module docstring);
-    ``indexed``: its new LSH bands are written already. Returns how many articles' marks
-    changed."""
+    ``indexed``: its new LSH bands are written already; ``candidates``: per article id, the
+    articles sharing a band with it, looked up already (the others are looked up here).
+    Returns how many articles' marks changed."""
+    known = candidates or {}
     if threshold is None:
         threshold = dedup_index.default_threshold()
     conn = session.connection()
@@ -371,14 +395,16 @@ def regroup(session: Session, article_id: int, fp: Fingerprint,
         conn.execute(st["unmark"], {"ids": affected})
     if not indexed:
         dedup_index.index_article(session, article_id, fp, replace=True)
-    marked = dedup_index.mark_near_duplicate(session, article_id, fp, threshold)
+    marked = dedup_index.mark_near_duplicate(session, article_id, fp, threshold,
+                                             found=known.get(article_id))
     if not members and before.get(article_id) is None:
         # in no group before: it joined one (or became the original of one), or not
         return int(marked)
     for member in members:
         member_fp = stored_fingerprint(session, member)
         if member_fp is not None:
-            dedup_index.mark_near_duplicate(session, member, member_fp, threshold)
+            dedup_index.mark_near_duplicate(session, member, member_fp, threshold,
+                                            found=known.get(member))
     # an original may have been re-pointed by mark_near_duplicate: count every change
     after = _marks(session, affected)
     return sum(1 for i in affected if before.get(i) != after.get(i))
