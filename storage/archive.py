@@ -136,7 +136,8 @@ def add_aliases(session: Session, article_id: int, urls: dict[str, str]) -> int:
     return len(session.connection().execute(stmt, rows).all())
 
 
-def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> None:
+def link_rows_of(article_id: int, links: list[LinkRecord]) -> list[dict[str, Any]]:
+    """An article's related links as ``article_links`` rows (each URL and kind once)."""
     rows = []
     seen = set()
     for i, link in enumerate(links):
@@ -146,6 +147,11 @@ def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> 
         seen.add(key)
         rows.append({"from_article_id": article_id, "to_url": link.url, "kind": link.kind,
                      "anchor": link.title, "position": i})
+    return rows
+
+
+def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> None:
+    rows = link_rows_of(article_id, links)
     if rows:
         session.connection().execute(insert_ignore_stmt(dialect_name(session), ArticleLink.__table__,
                                            ("from_article_id", "to_url", "kind")), rows)

@@ -81,13 +81,24 @@ def order_key(row: Any) -> tuple[Any, ...]:
 def _rows(session: Session, ids: list[int]) -> dict[int, _Row]:
     if not ids:
         return {}
-    result = session.connection().execute(
-        select(Article.id, Article.canonical_url, Article.published, Article.first_seen,
-               Article.minhash, Article.duplicate_of_id).where(Article.id.in_(ids))
-    )
+    result = session.connection().execute(_statements()["rows"], {"ids": ids})
     return {r.id: _Row(r.id, r.canonical_url, r.published, r.first_seen,
                        bytes(r.minhash) if r.minhash is not None else None,
                        r.duplicate_of_id) for r in result}
+
+
+@lru_cache(maxsize=1)
+def _statements() -> dict[str, Any]:
+    """Statements built once (SQLAlchemy caches their compiled form): building one per call
+    cost more than running it."""
+    ids: Any = bindparam("ids", expanding=True)
+    return {
+        "rows": select(Article.id, Article.canonical_url, Article.published,
+                       Article.first_seen, Article.minhash, Article.duplicate_of_id)
+        .where(Article.id.in_(ids)),
+        "point": update(Article).where(Article.id == bindparam("aid"))
+        .values(duplicate_of_id=bindparam("root"), similarity=bindparam("sim")),
+    }
 
 
 def candidates(session: Session, fp: Fingerprint, exclude: int | None = None) -> list[int]:
@@ -126,7 +137,7 @@ def is_near_duplicate(a: Fingerprint, b: Fingerprint, threshold: float) -> bool:
 
 
 def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
-                        threshold: float) -> bool:
+                        threshold: float, *, found: list[int] | None = None) -> bool:
     """Group the just-stored ``article_id`` with its near-duplicates, if it has any.
 
     Returns True when an article was marked a near-duplicate: the new one (it joins a group
@@ -135,7 +146,8 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
     """
     if not fp.minhash or not fp.band_keys:
         return False
-    found = candidates(session, fp, exclude=article_id)
+    if found is None:  # else: its candidates, looked up already (``candidates``' result)
+        found = candidates(session, fp, exclude=article_id)
     if not found:
         return False
     rows = _rows(session, found)
@@ -163,8 +175,8 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
         _make_original(session, new, root)
     else:
         sim = similarity(fp.minhash, root.minhash) if root.minhash else best_sim[root.id]
-        session.connection().execute(update(Article).where(Article.id == article_id)
-                        .values(duplicate_of_id=root.id, similarity=sim))
+        session.connection().execute(_statements()["point"], {
+            "aid": article_id, "root": root.id, "sim": sim})
     return True
 
 

@@ -21,20 +21,40 @@ from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from storage import dedup_index
-from storage.archive import LinkRecord, _store_links, _text_first_seen, lock_for_writing
+from storage.archive import LinkRecord, link_rows_of, lock_for_writing
 from storage.errors import NotFound
 from storage.filters import ArticleFilter
 from storage.fingerprint import Fingerprint
-from storage.models import Article, ArticleLink, ArticleVersion, MinHashBand, RawPage
-from storage.raw_codec import RawPageUnreadable
-from storage.raw_store import read_body
-from storage.upsert import dialect_name, insert_stmt
+from storage.models import (
+    Article,
+    ArticleLink,
+    ArticleVersion,
+    MinHashBand,
+    RawDictionary,
+    RawPage,
+)
+from storage.raw_codec import Dictionary
+from storage.raw_store import dictionary
+from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
 
 REASON = "reextract"
 
-_FIELDS = ("title", "authors", "published", "published_local", "modified", "modified_local",
-           "language", "description", "image", "section", "tags", "body", "extractor_version",
-           "content_hash", "minhash")
+# the articles' columns of each field ``crawler.reextract.changed_fields`` names
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "title": ("title",), "authors": ("authors",),
+    "dates": ("published", "published_local", "modified", "modified_local"),
+    "body": ("body",), "links": (),
+    "metadata": ("language", "description", "image", "section", "tags"),
+}
+
+
+@lru_cache(maxsize=128)
+def _update_stmt(columns: tuple[str, ...]) -> Any:
+    """UPDATE articles SET <columns>, extractor_version WHERE id = :aid, built once per set
+    of columns."""
+    articles = cast(Table, Article.__table__)
+    return update(articles).where(articles.c.id == bindparam("aid")).values(
+        {name: bindparam(name) for name in (*columns, "extractor_version")})
 
 
 @lru_cache(maxsize=1)
@@ -44,24 +64,35 @@ def _statements() -> dict[str, Any]:
     articles = cast(Table, Article.__table__)
     raw_pages = cast(Table, RawPage.__table__)
     links = cast(Table, ArticleLink.__table__)
+    bands = cast(Table, MinHashBand.__table__)
+    mine, theirs = bands.alias("mine"), bands.alias("theirs")
     a = articles.c
     v = cast(Table, ArticleVersion.__table__).c
     r = raw_pages.c
     ids: Any = bindparam("ids", expanding=True)
     return {
-        "update": update(articles).where(a.id == bindparam("aid"))
-        .values({name: bindparam(name) for name in _FIELDS}),
-        "update_no_fp": update(articles).where(a.id == bindparam("aid"))
-        .values({name: bindparam(name) for name in _FIELDS[:-2]}),
-        "max_version": select(func.max(v.version)).where(v.article_id == bindparam("aid")),
-        "drop_links": delete(links).where(links.c.from_article_id == bindparam("aid")),
-        "raw_hash": update(raw_pages).where(r.id.in_(ids))
+        "max_versions": select(v.article_id, func.max(v.version)).where(v.article_id.in_(ids))
+        .group_by(v.article_id),
+        "text_first_seen": select(r.article_id, r.content_hash, func.min(r.fetched_at))
+        .where(r.article_id.in_(ids)).group_by(r.article_id, r.content_hash),
+        "drop_links": delete(links).where(links.c.from_article_id.in_(ids)),
+        # the articles sharing a band with each of ``ids`` (the (band, key) index per band)
+        "band_matches": select(mine.c.article_id, theirs.c.article_id.label("other"))
+        .join(theirs, (theirs.c.band == mine.c.band) & (theirs.c.key == mine.c.key))
+        .where(mine.c.article_id.in_(ids)).distinct(),
+        "copies": select(a.id).where(a.duplicate_of_id.in_(ids)),
+        "drop_bands": delete(bands).where(bands.c.article_id.in_(ids)),
+        "raw_hash": update(raw_pages).where(r.id == bindparam("rid"))
         .values(content_hash=bindparam("hash")),
         "group": select(a.id, a.duplicate_of_id).where(
             (a.id == bindparam("aid")) | (a.duplicate_of_id == bindparam("aid"))),
         "marks": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)),
         "unmark": update(articles).where(a.id.in_(ids))
         .values(duplicate_of_id=None, similarity=None),
+        "fingerprint": select(a.content_hash, a.minhash).where(a.id == bindparam("aid")),
+        "bands": select(bands.c.band, bands.c.key).where(bands.c.article_id == bindparam("aid"))
+        .order_by(bands.c.band),
+        "has_dictionary": select(RawDictionary.id).where(RawDictionary.id == bindparam("did")),
         "mark_version": update(articles).where(a.id.in_(ids))
         .values(extractor_version=bindparam("version")),
     }
@@ -69,12 +100,20 @@ def _statements() -> dict[str, Any]:
 
 @dataclass
 class StoredPage:
+    """A stored raw page as stored (compressed): the extraction worker decompresses it."""
+
     article_id: int
     url: str
-    body: bytes
-    encoding: str | None
-    error: str | None = None
+    data: bytes
+    codec: str
+    dictionary_id: int | None
+    headers: Any  # the response headers as stored (JSON)
     raw_id: int = 0
+
+    @property
+    def encoding(self) -> str | None:
+        """The charset its headers name (read in the worker: parsing costs)."""
+        return _charset(self.headers)
 
 
 @dataclass
@@ -171,7 +210,8 @@ def _charset(headers: Any) -> str | None:
 
 
 def load_pages(session: Session, article_ids: list[int]) -> dict[int, list[StoredPage]]:
-    """Per article, its latest fetch's raw pages, decompressed (first page first)."""
+    """Per article, its latest fetch's raw pages, compressed as stored (first page
+    first)."""
     if not article_ids:
         return {}
     meta = session.execute(
@@ -196,13 +236,15 @@ def load_pages(session: Session, article_ids: list[int]) -> dict[int, list[Store
     for aid, group in chosen.items():
         for rid in sorted(group, key=lambda i: (rows[i].part, i)):
             row = rows[rid]
-            try:
-                body = read_body(session, row.codec, row.body_gz, row.dictionary_id)
-                error = None
-            except (RawPageUnreadable, OSError, EOFError, ValueError) as exc:
-                body, error = b"", f"raw page {rid} unreadable: {exc}"[:300]
-            out[aid].append(StoredPage(aid, row.url, body, _charset(row.headers), error, rid))
+            out[aid].append(StoredPage(aid, row.url, bytes(row.body_gz), row.codec,
+                                       row.dictionary_id, row.headers, rid))
     return out
+
+
+def dictionaries(session: Session, ids: set[int]) -> list[Dictionary]:
+    """The compression dictionaries of these ids (those that exist)."""
+    return [dictionary(session, i) for i in sorted(ids) if session.connection().execute(
+        _statements()["has_dictionary"], {"did": i}).first() is not None]
 
 
 def load_current(session: Session, article_ids: list[int]) -> dict[int, Current]:
@@ -225,48 +267,91 @@ def load_current(session: Session, article_ids: list[int]) -> dict[int, Current]
     return out
 
 
-def apply(session: Session, current: Current, new: NewFields, fields: list[str],
-          version: str, *, near_threshold: float | None = None,
-          raw_ids: list[int] | None = None) -> Applied:
-    """Write a new extraction of an article in place (the caller's transaction)."""
+def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str]]],
+                version: str, *, near_threshold: float | None = None) -> Applied:
+    """Write the new extraction of a batch's changed articles in place (the caller's
+    transaction): each kind of row for the whole batch in one statement (executemany) rather
+    than a dozen statements per article; only the near-duplicate regrouping, whose every
+    step reads what the previous one wrote, goes article by article."""
     conn = session.connection()
     st = _statements()
+    dialect = dialect_name(session)
     applied = Applied()
-    fp = new.fingerprint
-    text_changed = "title" in fields or "body" in fields
-    if text_changed:
-        number = (conn.execute(st["max_version"], {"aid": current.id}).scalar_one() or 0) + 1
-        conn.execute(insert_stmt(dialect_name(session), ArticleVersion.__table__), {
-            "article_id": current.id, "version": number, "title": current.title,
-            "body": current.body, "content_hash": current.content_hash,
-            "first_seen": _text_first_seen(session, current.id, current.content_hash,
-                                           current.first_seen),
-            "last_seen": current.last_seen, "reason": REASON,
-        })
-    values: dict[str, Any] = {
-        "aid": current.id, "title": new.title, "authors": new.authors,
-        "published": new.published, "published_local": new.published_local,
-        "modified": new.modified, "modified_local": new.modified_local,
-        "language": new.language, "description": new.description, "image": new.image,
-        "section": new.section, "tags": new.tags, "body": new.body,
-        "extractor_version": version,
-    }
-    hash_changed = fp is not None and fp.content_hash != current.content_hash
-    if fp is not None:
-        values.update(content_hash=fp.content_hash, minhash=fp.minhash)
-        conn.execute(st["update"], values)
-    else:
-        conn.execute(st["update_no_fp"], values)
-    if "links" in fields:
-        old = {u for u, _ in current.links}
-        now = {r.url for r in new.related}
-        applied.links_gained, applied.links_lost = len(now - old), len(old - now)
-        conn.execute(st["drop_links"], {"aid": current.id})
-        _store_links(session, current.id, new.related)
-    if hash_changed and fp is not None:
-        if raw_ids:
-            conn.execute(st["raw_hash"], {"ids": raw_ids, "hash": fp.content_hash})
-        applied.duplicates_marked = regroup(session, current.id, fp, near_threshold)
+    plans = [p for p in plans if p[2]]
+    if not plans:
+        return applied
+    texts = [c for c, _, fields in plans if "title" in fields or "body" in fields]
+    if texts:
+        ids = [c.id for c in texts]
+        numbers = dict(conn.execute(st["max_versions"], {"ids": ids}).all())
+        seen = {(aid, h): at for aid, h, at in
+                conn.execute(st["text_first_seen"], {"ids": ids})}
+        conn.execute(insert_stmt(dialect, ArticleVersion.__table__), [{
+            "article_id": c.id, "version": (numbers.get(c.id) or 0) + 1, "title": c.title,
+            "body": c.body, "content_hash": c.content_hash,
+            # when the current text was first seen: its first raw page, else the article's
+            # first sighting (``storage.archive._text_first_seen``)
+            "first_seen": seen.get((c.id, c.content_hash)) or c.first_seen,
+            "last_seen": c.last_seen, "reason": REASON} for c in texts])
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    raw_hashes: list[dict[str, Any]] = []
+    regroup_fps: list[tuple[int, Fingerprint]] = []
+    link_rows: list[dict[str, Any]] = []
+    relinked: list[int] = []
+    for current, new, fields in plans:
+        fp = new.fingerprint
+        hash_changed = fp is not None and fp.content_hash != current.content_hash
+        # only the changed fields' columns: the full-text index is redone only for a new
+        # title or body, the signature only for a new text
+        columns = [c for name in fields for c in _COLUMNS[name]]
+        if fp is not None and (hash_changed or "body" in fields):
+            columns += ["content_hash", "minhash"]
+        values = {c: getattr(new, c) for c in columns if c not in ("content_hash", "minhash")}
+        if "content_hash" in columns and fp is not None:
+            values.update(content_hash=fp.content_hash, minhash=fp.minhash)
+        values.update(aid=current.id, extractor_version=version)
+        updates.setdefault(tuple(columns), []).append(values)
+        if hash_changed and fp is not None:
+            raw_hashes += [{"rid": rid, "hash": fp.content_hash} for rid in current.raw_ids]
+            regroup_fps.append((current.id, fp))
+        if "links" in fields:
+            old = {u for u, _ in current.links}
+            now = {r.url for r in new.related}
+            applied.links_gained += len(now - old)
+            applied.links_lost += len(old - now)
+            relinked.append(current.id)
+            link_rows += link_rows_of(current.id, new.related)
+    for key, rows in updates.items():
+        conn.execute(_update_stmt(key), rows)
+    if relinked:
+        conn.execute(st["drop_links"], {"ids": relinked})
+    if link_rows:
+        conn.execute(insert_ignore_stmt(dialect, ArticleLink.__table__,
+                                        ("from_article_id", "to_url", "kind")), link_rows)
+    if raw_hashes:
+        conn.execute(st["raw_hash"], raw_hashes)
+    if regroup_fps:
+        # every changed article's new LSH bands first (its new signature is written above):
+        # each regrouping below then sees the whole batch's new texts
+        conn.execute(st["drop_bands"], {"ids": [aid for aid, _ in regroup_fps]})
+        bands = [{"article_id": aid, "band": band, "key": key}
+                 for aid, fp in regroup_fps for band, key in fp.band_keys]
+        if bands:
+            conn.execute(insert_ignore_stmt(dialect, MinHashBand.__table__,
+                                            ("article_id", "band")), bands)
+        # and the candidates of them and of their copies, all in one look-up: the bands do
+        # not change below (only the marks do), so each is what ``dedup_index.candidates``
+        # would find then
+        changed = [aid for aid, _ in regroup_fps]
+        lookup = sorted({*changed, *conn.execute(st["copies"], {"ids": changed}).scalars()})
+        shared: dict[int, set[int]] = {aid: set() for aid in lookup}
+        for aid, other in conn.execute(st["band_matches"], {"ids": lookup}):
+            shared[aid].add(other)
+        known = {aid: [i for i in sorted(found)[:dedup_index.MAX_CANDIDATES] if i != aid]
+                 for aid, found in shared.items()}
+        for aid, fp in regroup_fps:
+            applied.duplicates_marked += regroup(session, aid, fp, near_threshold,
+                                                 indexed=True, candidates=known)
     return applied
 
 
@@ -277,13 +362,11 @@ def mark_version(session: Session, article_ids: list[int], version: str) -> None
 
 
 def stored_fingerprint(session: Session, article_id: int) -> Fingerprint | None:
-    row = session.connection().execute(
-        select(Article.content_hash, Article.minhash).where(Article.id == article_id)).first()
+    st = _statements()
+    row = session.connection().execute(st["fingerprint"], {"aid": article_id}).first()
     if row is None or row.minhash is None:
         return None
-    bands = session.connection().execute(
-        select(MinHashBand.band, MinHashBand.key).where(MinHashBand.article_id == article_id)
-        .order_by(MinHashBand.band)).all()
+    bands = session.connection().execute(st["bands"], {"aid": article_id}).all()
     return Fingerprint(row.content_hash, bytes(row.minhash), [(b, k) for b, k in bands])
 
 
@@ -293,9 +376,13 @@ def _marks(session: Session, ids: list[int]) -> dict[int, int | None]:
 
 
 def regroup(session: Session, article_id: int, fp: Fingerprint,
-            threshold: float | None = None) -> int:
-    """Redo the near-duplicate marks of an article whose text changed (module docstring).
+            threshold: float | None = None, *, indexed: bool = False,
+            candidates: dict[int, list[int]] | None = None) -> int:
+    """Redo the near-duplicate marks of an article whose text changed (module docstring);
+    ``indexed``: its new LSH bands are written already; ``candidates``: per article id, the
+    articles sharing a band with it, looked up already (the others are looked up here).
     Returns how many articles' marks changed."""
+    known = candidates or {}
     if threshold is None:
         threshold = dedup_index.default_threshold()
     conn = session.connection()
@@ -306,15 +393,18 @@ def regroup(session: Session, article_id: int, fp: Fingerprint,
     affected = [article_id, *members]
     if any(before.get(i) is not None for i in affected):
         conn.execute(st["unmark"], {"ids": affected})
-    dedup_index.index_article(session, article_id, fp, replace=True)
-    marked = dedup_index.mark_near_duplicate(session, article_id, fp, threshold)
+    if not indexed:
+        dedup_index.index_article(session, article_id, fp, replace=True)
+    marked = dedup_index.mark_near_duplicate(session, article_id, fp, threshold,
+                                             found=known.get(article_id))
     if not members and before.get(article_id) is None:
         # in no group before: it joined one (or became the original of one), or not
         return int(marked)
     for member in members:
         member_fp = stored_fingerprint(session, member)
         if member_fp is not None:
-            dedup_index.mark_near_duplicate(session, member, member_fp, threshold)
+            dedup_index.mark_near_duplicate(session, member, member_fp, threshold,
+                                            found=known.get(member))
     # an original may have been re-pointed by mark_near_duplicate: count every change
     after = _marks(session, affected)
     return sum(1 for i in affected if before.get(i) != after.get(i))

@@ -23,8 +23,12 @@ def test_bench_reextract_runs_small_and_prints_the_keys() -> None:
     rate = out["reextract"]["articles_per_s"]
     assert out["ratio_reextract_extract"] == pytest.approx(
         rate / out["extract"]["articles_per_s"], rel=0.02)
+    cpu = out["main_cpu_ms_per_article"]
+    assert set(cpu) == {"extract", "reextract", "reextract_unchanged"}
+    assert all(value > 0 for value in cpu.values())
     assert 0 < out["raw_stored_bytes"] < out["raw_bytes"]
     assert out["raw_ratio"] == round(out["raw_stored_bytes"] / out["raw_bytes"], 4)
     text = run_cli("bench", "reextract", "--pages", "12", "--workers", "0")
     assert text.returncode == 0, text.stderr
     assert "ratio reextract/extract" in text.stdout
+    assert "main process CPU per article" in text.stdout

@@ -80,6 +80,31 @@ def test_changed_fields_are_reported_and_stored(engine: Any, cli: Any) -> None:
     assert shown_json["versions"][0]["reason"] == "reextract"
 
 
+def test_a_byline_change_leaves_text_signature_and_search_as_they_were(engine: Any) -> None:
+    from storage.search import search
+
+    html = news_page("Pasar ikan dibuka", story(3), author="Rina Wijaya")
+    with Session(engine) as s, s.begin():
+        a = store(s, url(3), html, authors=["Redaksi"])  # only the byline is stale
+        before = s.get(Article, a)
+        assert before is not None
+        title, body, content_hash, minhash = (before.title, before.body, before.content_hash,
+                                              before.minhash)
+    summary = run(engine)
+    assert summary.changed == 1 and summary.changed_fields["authors"] == 1
+    assert summary.changed_fields["body"] == summary.changed_fields["title"] == 0
+    with Session(engine) as s:
+        row = s.get(Article, a)
+        assert row is not None and row.authors == ["Rina Wijaya"]
+        assert (row.title, row.body, row.content_hash, row.minhash) == (title, body,
+                                                                         content_hash, minhash)
+        assert row.extractor_version == EXTRACTOR_VERSION
+        assert s.execute(select(func.count()).select_from(ArticleVersion)).scalar_one() == 0
+        word = body.split()[3].strip(".,").lower()
+        assert a in [hit.id for hit in search(s, word, limit=50)]
+        assert a in [hit.id for hit in search(s, "ikan", limit=50)]
+
+
 def test_dry_run_writes_nothing_and_reports(engine: Any, cli: Any) -> None:
     html = news_page("Jalan baru dibuka", story(3))
     with Session(engine) as s, s.begin():
@@ -163,6 +188,26 @@ def test_a_page_that_no_longer_extracts_keeps_its_text(engine: Any) -> None:
     assert "no longer extracts as an article" in summary.failed[0]["reason"]
     with Session(engine) as s:
         assert s.get(Article, a).body == body  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_unreadable_raw_page_is_reported_and_its_article_kept(engine: Any,
+                                                                  workers: int) -> None:
+    from storage.models import RawPage
+
+    with Session(engine) as s, s.begin():
+        bad = store(s, url(13), news_page("Rusak", story(13)), body=story(14))
+        good = store(s, url(15), news_page("Utuh", story(15)), body=story(16))
+        raw = s.execute(select(RawPage).where(RawPage.article_id == bad)).scalar_one()
+        raw.body_gz = b"not zstd at all"  # decompressed in the worker: it fails there
+        raw_id = raw.id
+    summary = run(engine, workers=workers)
+    assert summary.changed == 1 and len(summary.failed) == 1
+    assert summary.failed[0]["id"] == bad
+    assert summary.failed[0]["reason"].startswith(f"raw page {raw_id} unreadable")
+    with Session(engine) as s:
+        assert s.get(Article, bad).body == story(14)  # type: ignore[union-attr]
+        assert s.get(Article, good).body != story(16)  # type: ignore[union-attr]
 
 
 def test_near_duplicates_fold_and_unfold(engine: Any) -> None:

@@ -90,7 +90,9 @@ async def _extract_all(pool: Any, pages: list[tuple[str, bytes]]) -> int:
     return sum(results)
 
 
-def measure_extract(pages: list[tuple[str, bytes]], workers: int) -> tuple[float, int]:
+def measure_extract(pages: list[tuple[str, bytes]], workers: int
+                    ) -> tuple[float, int, float]:
+    """Seconds, articles, and the CPU seconds of this (the main) process."""
     from crawler.extensions import _start_worker
     from crawler.processing import warm_up
     from crawler.worker_pool import WorkerPool
@@ -103,9 +105,9 @@ def measure_extract(pages: list[tuple[str, bytes]], workers: int) -> tuple[float
     try:
         if pool is not None:  # the workers up and warm, as reextract's are when it starts
             asyncio.run(_extract_all(pool, pages[:workers]))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         articles = asyncio.run(_extract_all(pool, pages))
-        return time.perf_counter() - started, articles
+        return time.perf_counter() - started, articles, time.process_time() - cpu
     finally:
         if pool is not None:
             pool.close()
@@ -128,20 +130,28 @@ def run(args: Any) -> int:
             build_s = time.perf_counter() - t0
             with Session(engine) as session:
                 raw, stored = next(iter(raw_sizes(session).values()), (0, 0))
-            extract_s, extracted = measure_extract(pages, workers)
+            extract_s, extracted, extract_cpu = measure_extract(pages, workers)
+            cpu = time.process_time()
             summary = reextract(lambda: Session(engine), Options(workers=workers))
+            reextract_cpu = time.process_time() - cpu
             # again with --force: every article extracted by the current version already,
             # nothing changes (the usual case of a re-extraction after a small rule change)
+            cpu = time.process_time()
             again = reextract(lambda: Session(engine), Options(workers=workers, force=True))
+            unchanged_cpu = time.process_time() - cpu
             # extraction alone once more: on a shared machine the load changes within a run;
             # the baseline is the mean of a measure before and one after
-            extract_s2, _ = measure_extract(pages, workers)
+            extract_s2, _, extract_cpu2 = measure_extract(pages, workers)
             extract_s = (extract_s + extract_s2) / 2
+            extract_cpu = (extract_cpu + extract_cpu2) / 2
         finally:
             engine.dispose()
     extract_rate = len(pages) / extract_s
     reextract_rate = summary.examined / summary.seconds if summary.seconds else 0.0
     unchanged_rate = again.examined / again.seconds if again.seconds else 0.0
+    cpu_ms = {"extract": round(1000 * extract_cpu / len(pages), 2),
+              "reextract": round(1000 * reextract_cpu / max(summary.examined, 1), 2),
+              "reextract_unchanged": round(1000 * unchanged_cpu / max(again.examined, 1), 2)}
     report = {
         "pages": len(pages), "workers": workers, "build_s": round(build_s, 2),
         "extract": {"seconds": round(extract_s, 3), "articles": extracted,
@@ -155,6 +165,9 @@ def run(args: Any) -> int:
         "ratio_reextract_extract": round(reextract_rate / extract_rate, 3),
         "ratio_unchanged_extract": round(unchanged_rate / extract_rate, 3),
         "goal": GOAL,
+        # CPU of the main process (the workers apart) per article, in ms: what competes with
+        # the extraction workers for the cores, the least load-dependent figure here
+        "main_cpu_ms_per_article": cpu_ms,
         "raw_bytes": raw, "raw_stored_bytes": stored,
         "raw_ratio": round(stored / raw, 4) if raw else None,
     }
@@ -170,6 +183,8 @@ def run(args: Any) -> int:
           f"({again.seconds:.2f} s)")
     print(f"ratio reextract/extract: {report['ratio_reextract_extract']:.2f} every article "
           f"changed, {report['ratio_unchanged_extract']:.2f} none changed (goal >= {GOAL})")
+    print(f"main process CPU per article: extract {cpu_ms['extract']:.2f} ms, reextract "
+          f"{cpu_ms['reextract']:.2f} ms, nothing changed {cpu_ms['reextract_unchanged']:.2f} ms")
     if raw:
         print(f"raw pages: {stored} of {raw} bytes stored ({100 * stored / raw:.1f} %)")
     return 0
