@@ -147,15 +147,20 @@ def _rank_sqlite(session: Session, query: Query, filters: ArticleFilter, limit: 
     if not ids:
         return {}
     # one scan of the query's words from the oldest candidate up; "+" keeps the id test
-    # away from FTS5 (as a constraint it would restart the query for every candidate)
+    # away from FTS5 (as a constraint it would restart the query for every candidate).
+    # The candidate ids travel as ONE parameter (a JSON array read by json_each into an
+    # ephemeral index), never one bound variable per id: SQLite allows 32766 variables,
+    # and exhaustive ranking (``candidates=`` huge) of a common word has a million ids.
     ranked = session.execute(
         text(
             f"SELECT articles_fts.rowid AS id, bm25(articles_fts, {TITLE_WEIGHT}, 1.0) "
             "AS rank FROM articles_fts WHERE articles_fts MATCH :words "
-            "AND articles_fts.rowid >= :low AND +articles_fts.rowid IN :ids "
+            "AND articles_fts.rowid >= :low "
+            "AND +articles_fts.rowid IN (SELECT value FROM json_each(:ids)) "
             "ORDER BY rank, articles_fts.rowid DESC LIMIT :n"
-        ).bindparams(bindparam("ids", expanding=True)),
-        {"words": to_fts5_words(query), "low": min(ids), "ids": sorted(ids), "n": limit},
+        ),
+        {"words": to_fts5_words(query), "low": min(ids),
+         "ids": json.dumps(sorted(ids)), "n": limit},
     ).all()
     return {row.id: -float(row.rank) for row in ranked}
 
