@@ -330,14 +330,15 @@ def site_stats(session: Session, *, site: str | None = None) -> list[dict[str, A
     # site_id, published, duplicate_of_id and the id): never the article rows, which hold
     # the bodies (reading them made `arsip stats` take 70 s at a million articles).
     # An alias is a URL that is not its article's canonical URL: tested against the
-    # unique index of canonical URLs, not the article row.
+    # unique index of canonical URLs, not the article row ("+ 0": not by primary key,
+    # which would read the row to compare its canonical URL).
     canonical = aliased(Article)
     aliases = grouped(
         select(Article.site_id, func.count())
         .select_from(Article).join(ArticleURL, ArticleURL.article_id == Article.id)
         .where(Article.site_id.in_(ids),
                ~select(canonical.id).where(canonical.canonical_url == ArticleURL.url,
-                                           canonical.id == ArticleURL.article_id)
+                                           canonical.id + 0 == ArticleURL.article_id)
                .exists())
         .group_by(Article.site_id)
     )
