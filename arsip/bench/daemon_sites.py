@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def _config(sites: list[dict[str, Any]], max_parallel: int, grace: float) -> str
     return "\n".join(lines)
 
 
-def analyse(runs: list[tuple[str, datetime, datetime | None]], every: dict[str, float],
+def analyse(runs: Sequence[tuple[str, datetime, datetime | None]], every: dict[str, float],
             grace: float, end: datetime, minute_s: float) -> dict[str, int]:
     """runs: (site, started, finished) of every run; fire times of a site: its first run's
     start, then every ``every[site]`` seconds until ``end``."""
