@@ -77,3 +77,30 @@ def test_bulk_build_restores_settings_and_indexes(engine: Any) -> None:
             {"t": datetime(2024, 1, 1)})
         session.commit()
         assert [h.id for h in search(session, "zanzibarku")] == [1000]
+
+
+def test_migration_0004_keeps_planner_statistics_complete(engine: Any) -> None:
+    """An analysed SQLite archive gets statistics for the new index too (without them
+    SQLite planned the export through the wrong index)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite planner statistics")
+    from storage.engine import downgrade, upgrade
+
+    _fill(engine, 50)
+    downgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    upgrade(engine)
+    with engine.connect() as conn:
+        indexes = set(conn.exec_driver_sql(
+            "SELECT idx FROM sqlite_stat1 WHERE tbl = 'articles'").scalars())
+        titles = conn.exec_driver_sql(
+            "SELECT count(*) FROM articles_title_fts WHERE articles_title_fts MATCH 'dengan'"
+        ).scalar()
+    assert "ix_articles_site_stats" in indexes
+    assert titles == 0 and len(search_titles(engine, "kabar")) == 10
+
+
+def search_titles(engine: Any, word: str) -> list[Any]:
+    with Session(engine) as session:
+        return search(session, word, limit=10)
