@@ -30,7 +30,12 @@ FTS_TABLES = ("articles_fts", "articles_title_fts")  # migrations 0002 and 0004
 @contextmanager
 def bulk_connection(engine: Any, log: Any) -> Iterator[Any]:
     """A connection set up for loading many rows into ``TABLES``; commit as you go."""
-    engine.dispose()  # no other pooled connection may hold the file (journal_mode change)
+    from storage.engine import is_in_memory
+
+    if not is_in_memory(engine.url.render_as_string(hide_password=False)):
+        # no other pooled connection may hold the file (journal_mode change); an
+        # in-memory database lives in its pool's connection and must keep it
+        engine.dispose()
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             with _sqlite_bulk(conn, log):
