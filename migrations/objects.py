@@ -8,7 +8,7 @@ from typing import Any
 
 # Tables that belong to others and that autogenerate / check must never try to drop:
 # APScheduler's SQLAlchemyJobStore, and the search index objects made by raw SQL.
-IGNORED_TABLE_PREFIXES = ("apscheduler_", "articles_fts", "sqlite_")
+IGNORED_TABLE_PREFIXES = ("apscheduler_", "articles_fts", "articles_title_fts", "sqlite_")
 # search index objects made by raw SQL in migration 0002 (tsvector column and its GIN index)
 IGNORED_NAMES = ("search_vector", "ix_articles_search_vector")
 

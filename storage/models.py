@@ -142,6 +142,12 @@ class Article(Base):
 
     site: Mapped[Site] = relationship()
 
+    # per-site counts, near-duplicates and first/last publication off an index
+    # (storage.queries.site_stats; migration 0004)
+    __table_args__ = (
+        Index("ix_articles_site_stats", "site_id", "published", "duplicate_of_id"),
+    )
+
 
 class ArticleURL(Base):
     """Every URL known for an article (its canonical URL included): the alias table."""

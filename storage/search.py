@@ -8,7 +8,8 @@ Speed. Ranking every match of a term found in half of the archive costs hundreds
 milliseconds (BM25 or ts_rank must look at every matching row), so ranking runs over a
 bounded candidate set: the ``CANDIDATES`` most recently archived matches (highest ids,
 read straight off the index in id order and cheap whatever the term), plus the
-``CANDIDATES`` most recent matches whose *title* holds the query. When a query has fewer
+``CANDIDATES`` most recent matches whose *title* holds the query (on SQLite from the
+title-only FTS5 index ``articles_title_fts`` of migration 0004). When a query has fewer
 matches than that, which is most queries, the ranking is exact; for very common terms it
 ranks the newest matches and the title hits, which is what a reader of a news archive wants
 first (and BM25 gives a term found in half the documents almost no weight anyway).
@@ -136,30 +137,43 @@ def rank(session: Session, query: Query, filters: ArticleFilter, limit: int,
 
 def _rank_sqlite(session: Session, query: Query, filters: ArticleFilter, limit: int,
                  candidates: int) -> dict[int, float]:
-    where, params, binds = filters.sql(session, id_column="+articles_fts.rowid")
-    join = " JOIN articles AS a ON a.id = articles_fts.rowid" if filters.needs_row() else ""
-    conditions = "".join(f" AND {w}" for w in where)
-    candidate_sql = text(
-        f"SELECT articles_fts.rowid AS id FROM articles_fts{join} "
-        f"WHERE articles_fts MATCH :match{conditions} "
-        "ORDER BY articles_fts.rowid DESC LIMIT :k"
-    ).bindparams(*binds)
     ids: set[int] = set()
-    for match in (to_fts5(query), to_fts5(query, column="title")):
+    # the newest matches, then the newest title matches from the title-only index (a
+    # "title :" column filter in articles_fts would walk every row holding the words:
+    # all of them for "dengan yang"). The title index sees the positive part only;
+    # exclusions are tested by the ranking below.
+    for table, match in (("articles_fts", to_fts5(query)),
+                         ("articles_title_fts", to_fts5(query, negatives=False))):
+        where, params, binds = filters.sql(session, id_column=f"+{table}.rowid")
+        join = f" JOIN articles AS a ON a.id = {table}.rowid" if filters.needs_row() else ""
+        conditions = "".join(f" AND {w}" for w in where)
+        candidate_sql = text(
+            f"SELECT {table}.rowid AS id FROM {table}{join} "
+            f"WHERE {table} MATCH :match{conditions} "
+            f"ORDER BY {table}.rowid DESC LIMIT :k"
+        ).bindparams(*binds)
         ids.update(session.execute(candidate_sql, {**params, "match": match,
                                                    "k": candidates}).scalars())
     if not ids:
         return {}
+    words = to_fts5_words(query)
+    if query.excluded:
+        words = f"({words}) NOT ({to_fts5(Query(clauses=[query.excluded]))})"
     # one scan of the query's words from the oldest candidate up; "+" keeps the id test
-    # away from FTS5 (as a constraint it would restart the query for every candidate)
+    # away from FTS5 (as a constraint it would restart the query for every candidate).
+    # The candidate ids travel as ONE parameter (a JSON array read by json_each into an
+    # ephemeral index), never one bound variable per id: SQLite allows 32766 variables,
+    # and exhaustive ranking (``candidates=`` huge) of a common word has a million ids.
     ranked = session.execute(
         text(
             f"SELECT articles_fts.rowid AS id, bm25(articles_fts, {TITLE_WEIGHT}, 1.0) "
             "AS rank FROM articles_fts WHERE articles_fts MATCH :words "
-            "AND articles_fts.rowid >= :low AND +articles_fts.rowid IN :ids "
+            "AND articles_fts.rowid >= :low "
+            "AND +articles_fts.rowid IN (SELECT value FROM json_each(:ids)) "
             "ORDER BY rank, articles_fts.rowid DESC LIMIT :n"
-        ).bindparams(bindparam("ids", expanding=True)),
-        {"words": to_fts5_words(query), "low": min(ids), "ids": sorted(ids), "n": limit},
+        ),
+        {"words": words, "low": min(ids),
+         "ids": json.dumps(sorted(ids)), "n": limit},
     ).all()
     return {row.id: -float(row.rank) for row in ranked}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -25,3 +26,43 @@ def test_bench_daemon_rejects_bad_runs(cli) -> None:
     res = cli("bench", "daemon", "--runs", "0")
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == ["arsip: error: --runs must be at least 1"]
+
+
+def test_schedule_analysis_counts_late_missed_overlaps() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from arsip.bench.daemon_sites import analyse
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def at(s: float) -> datetime:
+        return t0 + timedelta(seconds=s)
+
+    runs = [
+        # site a, every 10 s: on time, on time, late (fire 20, start 24), fire 30 missed
+        ("a", at(0), at(2)), ("a", at(10), at(12)), ("a", at(24), at(26)),
+        # site b, every 20 s: the second run starts before the first ended
+        ("b", at(1), at(25)), ("b", at(21), at(23)),
+    ]
+    out = analyse(runs, {"a": 10.0, "b": 20.0}, 2.0, at(35), 20.0)
+    assert out == {"runs": 5, "late": 1, "missed": 1, "overlaps": 1,
+                   "busiest_minute_runs": 3}  # 0, 1, 10 s
+
+
+def test_schedule_bench_on_three_loopback_sites(cli: Any) -> None:
+    res = cli("bench", "daemon", "--sites", "3", "--scheduled-minutes", "6",
+              "--seconds-per-minute", "3", "--max-parallel", "2", "--format", "json",
+              timeout=240)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert {"runs", "late", "missed", "overlaps", "rss_start_mb", "rss_end_mb",
+            "busiest_minute_runs"} <= set(data)
+    assert data["sites"] == 3 and data["runs"] >= 2
+    assert data["overlaps"] == 0  # the daemon never runs a site twice at once
+    assert 1 <= data["schedule_minutes_min"] <= data["schedule_minutes_max"] <= 10
+    assert data["rss_end_mb"] > 10 and data["rss_start_mb"] > 10
+
+
+def test_schedule_bench_rejects_bad_arguments(cli: Any) -> None:
+    assert cli("bench", "daemon", "--sites", "0").returncode == 2
+    assert cli("bench", "daemon", "--max-parallel", "0").returncode == 2

@@ -34,6 +34,19 @@ def test_bench_runs_small_and_prints_the_keys() -> None:
     assert sum(out["sizes"][0]["outcomes"].values()) == 3 * 10
 
 
+def test_sizes_separated_by_spaces_and_ratio_largest_smallest() -> None:
+    res = run_cli("bench", "dedup", "--skip-quality", "--sizes", "150", "30", "90",
+                  "--batch", "5", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert [row["archive"] for row in out["sizes"]] == [30, 90, 150]
+    expected = out["sizes"][-1]["ms_per_article"] / out["sizes"][0]["ms_per_article"]
+    assert out["ratio_largest_smallest"] == pytest.approx(expected, rel=0.01)
+    assert out["ratio_largest_smallest"] == out["ratio_100k_1k"]
+    assert out["build_articles_per_s"] > 0
+    assert sum(out["sizes"][-1]["outcomes"].values()) == 3 * 5
+
+
 def test_quality_bar_on_every_corpus_folder() -> None:
     needs_corpus()
     from arsip.bench.dedup import default_corpus, quality

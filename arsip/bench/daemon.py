@@ -1,5 +1,8 @@
 """`arsip bench daemon [--runs N] [--sites K] [--format table|json]`: the daemon's own memory.
 
+Without ``--runs``, the schedule bench of :mod:`arsip.bench.daemon_sites` (K sites, default
+50, on their own loopback hosts and schedules, compressed).
+
 Runs the real daemon (`arsip daemon`, a subprocess) on a temporary archive against a small site
 served on 127.0.0.1, every site with ``every = "1s"``, until N runs have ended, and prints the
 daemon process's own RSS (not its crawl children's) after the first run (``rss_start_mb``, the
@@ -43,10 +46,19 @@ PAGES = {
 def register(sub: Any, common: Any) -> None:
     p = sub.add_parser("daemon", parents=[common],
                        help="the daemon's own memory (RSS) over N scheduled runs")
-    p.add_argument("--runs", type=int, default=100, metavar="N",
-                   help="runs to wait for (default 100)")
-    p.add_argument("--sites", type=int, default=2, metavar="K",
-                   help="sites, each every 1s (default 2: two crawls in parallel)")
+    p.add_argument("--runs", type=int, default=None, metavar="N",
+                   help="the memory bench: runs to wait for (e.g. 100), every site every 1s")
+    p.add_argument("--sites", type=int, default=None, metavar="K",
+                   help="sites (default 2 with --runs; without --runs the schedule bench: "
+                        "K sites (default 50) on their own loopback hosts and schedules)")
+    p.add_argument("--max-parallel", type=int, default=4, metavar="N",
+                   help="schedule bench: the daemon's max_parallel (default 4)")
+    p.add_argument("--scheduled-minutes", type=float, default=30.0, metavar="M",
+                   help="schedule bench: scheduled time to run (default 30 minutes)")
+    p.add_argument("--seconds-per-minute", type=float, default=6.0, metavar="S",
+                   help="schedule bench: real seconds per scheduled minute (default 6: "
+                        "30 scheduled minutes in 3 real minutes)")
+    p.add_argument("--seed", type=int, default=1, help="schedule bench: random seed")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default: table)")
     p.set_defaults(func=run)
@@ -172,11 +184,13 @@ def bench(runs: int, sites: int) -> dict[str, Any]:
 
 
 def run(args: Any) -> int:
+    if args.sites is not None and not 1 <= args.sites <= 250:
+        raise UsageError("--sites must be between 1 and 250")
+    if args.runs is None:
+        return _run_schedule(args)
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    if args.sites < 1:
-        raise UsageError("--sites must be at least 1")
-    result = bench(args.runs, args.sites)
+    result = bench(args.runs, args.sites or 2)
     if args.format == "json":
         from arsip.output import dumps
 
@@ -185,4 +199,25 @@ def run(args: Any) -> int:
         from arsip.output import print_rows
 
         print_rows([result], COLUMNS, "table")
+    return 0
+
+
+def _run_schedule(args: Any) -> int:
+    from arsip.bench.daemon_sites import COLUMNS as SCHEDULE_COLUMNS
+    from arsip.bench.daemon_sites import bench as schedule_bench
+
+    if args.max_parallel < 1:
+        raise UsageError("--max-parallel must be at least 1")
+    if args.scheduled_minutes <= 0 or args.seconds_per_minute <= 0:
+        raise UsageError("--scheduled-minutes and --seconds-per-minute must be positive")
+    result = schedule_bench(args.sites or 50, args.max_parallel, args.scheduled_minutes,
+                            args.seconds_per_minute, args.seed)
+    if args.format == "json":
+        from arsip.output import dumps
+
+        sys.stdout.write(dumps(result, indent=2) + "\n")
+    else:
+        from arsip.output import print_rows
+
+        print_rows([result], SCHEDULE_COLUMNS, "table")
     return 0
