@@ -23,25 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from arsip.bench.daemon_pages import PageHandler
 from arsip.errors import CommandError, UsageError
 
 COLUMNS = ["runs", "finished", "other_status", "elapsed_s", "runs_per_min", "rss_start_mb",
            "rss_end_mb", "rss_max_mb", "rss_ratio"]
-
-PAGES = {
-    "/": b"""<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Beranda</title>
-</head><body><h1>Berita</h1><ul><li><a href="/berita/1">Satu</a></li>
-<li><a href="/berita/2">Dua</a></li></ul></body></html>""",
-    "/berita/1": b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
-<title>Berita satu</title></head><body><article><h1>Berita satu</h1>
-<p>Isi berita pertama untuk uji memori daemon arsip, cukup panjang untuk dibaca.</p>
-</article></body></html>""",
-    "/berita/2": b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
-<title>Berita dua</title></head><body><article><h1>Berita dua</h1>
-<p>Isi berita kedua untuk uji memori daemon arsip, juga cukup panjang untuk dibaca.</p>
-</article></body></html>""",
-}
-
 
 def register(sub: Any, common: Any) -> None:
     p = sub.add_parser("daemon", parents=[common],
@@ -62,22 +48,6 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default: table)")
     p.set_defaults(func=run)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = PAGES.get(self.path.split("?")[0])
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 def _config(url: str, sites: int) -> str:
@@ -114,7 +84,7 @@ def bench(runs: int, sites: int) -> dict[str, Any]:
 
     from storage.engine import make_engine
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PageHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-") as tmp:

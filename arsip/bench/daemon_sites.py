@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from arsip.bench.daemon import _Handler
+from arsip.bench.daemon_pages import PageHandler
 from arsip.errors import CommandError
 
 COLUMNS = ["sites", "max_parallel", "scheduled_minutes", "seconds_per_minute", "runs",
@@ -47,7 +47,7 @@ COLUMNS = ["sites", "max_parallel", "scheduled_minutes", "seconds_per_minute", "
 def _servers(count: int) -> list[http.server.ThreadingHTTPServer]:
     servers = []
     for i in range(count):
-        server = http.server.ThreadingHTTPServer((f"127.0.0.{i + 2}", 0), _Handler)
+        server = http.server.ThreadingHTTPServer((f"127.0.0.{i + 2}", 0), PageHandler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
     return servers

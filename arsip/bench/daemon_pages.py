@@ -1,0 +1,38 @@
+"""The small news site the daemon benchmarks crawl: a home page and two articles, served from
+memory on a loopback address (one server per site in the schedule bench)."""
+
+from __future__ import annotations
+
+import http.server
+from typing import Any
+
+PAGES = {
+    "/": b"""<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Beranda</title>
+</head><body><h1>Berita</h1><ul><li><a href="/berita/1">Satu</a></li>
+<li><a href="/berita/2">Dua</a></li></ul></body></html>""",
+    "/berita/1": b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
+<title>Berita satu</title></head><body><article><h1>Berita satu</h1>
+<p>Isi berita pertama untuk uji memori daemon arsip, cukup panjang untuk dibaca.</p>
+</article></body></html>""",
+    "/berita/2": b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
+<title>Berita dua</title></head><body><article><h1>Berita dua</h1>
+<p>Isi berita kedua untuk uji memori daemon arsip, juga cukup panjang untuk dibaca.</p>
+</article></body></html>""",
+}
+
+
+
+class PageHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = PAGES.get(self.path.split("?")[0])
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
