@@ -42,7 +42,10 @@ def test_bench_extract_byline_accuracy_counts_wrong_pages(tmp_path: Path) -> Non
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "ground-truth.json").write_text("{}", encoding="utf-8")
-    r = run_cli("bench", "extract", str(corpus), "--bylines", str(tmp_path), "--format", "json")
+    readme = tmp_path / "README.md"  # as `arsip bench extract ../shared/corpus/*` names it
+    readme.write_text("# corpora\n", encoding="utf-8")
+    r = run_cli("bench", "extract", str(readme), str(corpus), "--bylines", str(tmp_path),
+                "--format", "json")
     assert r.returncode == 0, r.stderr
     bylines = json.loads(r.stdout)["bylines"]
     assert bylines["pages"] == 2 and bylines["all_accuracy"] == 0.5
@@ -56,3 +59,5 @@ def test_bench_extract_rejects_a_folder_without_ground_truth(tmp_path: Path) -> 
     r = run_cli("bench", "extract", str(tmp_path))
     assert r.returncode == 2
     assert "ground-truth.json" in r.stderr
+    r = run_cli("bench", "extract", str(Path(__file__)))
+    assert r.returncode == 2 and "no corpus folder" in r.stderr

@@ -105,10 +105,14 @@ def bench_bylines(folder: Path) -> dict[str, Any]:
 
 
 def run(args: Any) -> int:
-    folders = [Path(c) for c in args.corpora]
+    # plain files are skipped (``../shared/corpus/*`` also names the corpora's README.md);
+    # a folder must be a corpus
+    folders = [Path(c) for c in args.corpora if not Path(c).is_file()]
     for folder in folders:
         if not (folder / "ground-truth.json").is_file():
             raise UsageError(f"not a corpus folder (no ground-truth.json): {folder}")
+    if not folders:
+        raise UsageError("no corpus folder given (folders with ground-truth.json)")
     byline_dir = Path(args.bylines) if args.bylines else BYLINES
     if args.bylines and not (byline_dir / "expected.json").is_file():
         raise UsageError(f"not a byline fixture folder (no expected.json): {byline_dir}")
