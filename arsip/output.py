@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TextIO
 
+from storage.jsonable import to_jsonable
+
 
 def add_format_option(parser: Any, choices: Sequence[str] = ("table", "json", "csv")) -> None:
     parser.add_argument(
@@ -24,16 +26,6 @@ def resolve_format(fmt: str | None, stream: TextIO | None = None) -> str:
         return fmt
     stream = stream or sys.stdout
     return "table" if stream.isatty() else "json"
-
-
-def to_jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
 
 
 def dumps(value: Any, **kwargs: Any) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+
+from storage.jsonable import to_jsonable
 
 MAX_INT = 2**31 - 1
 
@@ -30,17 +31,6 @@ def wants_json(request: Request) -> bool:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
-
-
-def to_jsonable(value: Any) -> Any:
-    """Datetimes as ISO 8601 text (as the CLI's JSON has them), recursively."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
 
 
 class JSONResponse(Response):

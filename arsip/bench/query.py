@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from arsip.bench.bulk import bulk_connection
@@ -370,33 +372,41 @@ def measure(engine: Any, n: int, vocab: list[str], log: Any) -> dict[str, Any]:
 
 # --- the command --------------------------------------------------------------------------
 
-def run(args: Any) -> int:
-    from storage.engine import normalise_url, open_archive, redact
+@contextmanager
+def bench_database(args: Any, prefix: str) -> Iterator[tuple[str, str]]:
+    """The benchmark's archive as (URL, where to say it is): a temporary database on the
+    PostgreSQL server of ``--database`` (dropped after), the ``--sqlite-file`` kept for a next
+    run, or an SQLite file in a temporary folder (removed after)."""
+    from storage.engine import normalise_url, redact
 
-    if args.articles < 10:
-        raise UsageError("--articles must be at least 10")
-    log = (lambda msg: None) if args.format == "json" else \
-        (lambda msg: print(f"... {msg}", file=sys.stderr, flush=True))
     server = getattr(args, "database", None)
-    cleanup: Any = None
-    tmp: Any = None
     if server:
         url = normalise_url(server)
         if url.get_backend_name() != "postgresql":
             raise UsageError("--database must be a PostgreSQL server URL "
                              "(SQLite is the default)")
-        url, cleanup = _temporary_pg_database(url)
-        target = url.render_as_string(hide_password=False)
-        where = redact(url)
+        url, drop = _temporary_pg_database(url)
+        try:
+            yield url.render_as_string(hide_password=False), redact(url)
+        finally:
+            drop()
+    elif args.sqlite_file:
+        path = os.path.abspath(args.sqlite_file)
+        yield f"sqlite:///{path}", path
     else:
-        if args.sqlite_file:
-            path = os.path.abspath(args.sqlite_file)
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="arsip-bench-query-")
-            path = os.path.join(tmp.name, "bench.db")
-        target = f"sqlite:///{path}"
-        where = path
-    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            path = os.path.join(tmp, "bench.db")
+            yield f"sqlite:///{path}", path
+
+
+def run(args: Any) -> int:
+    from storage.engine import open_archive
+
+    if args.articles < 10:
+        raise UsageError("--articles must be at least 10")
+    log = (lambda msg: None) if args.format == "json" else \
+        (lambda msg: print(f"... {msg}", file=sys.stderr, flush=True))
+    with bench_database(args, "arsip-bench-query-") as (target, where):
         engine = open_archive(target)
         try:
             built = _reuse_or_build(engine, args.articles, args.seed, log)
@@ -405,11 +415,6 @@ def run(args: Any) -> int:
             result.update(measure(engine, args.articles, built["vocabulary"], log))
         finally:
             engine.dispose()
-    finally:
-        if cleanup:
-            cleanup()
-        if tmp is not None:
-            tmp.cleanup()
     result["load_average"] = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") \
         else None
     result["cpus"] = os.cpu_count()

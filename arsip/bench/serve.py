@@ -285,8 +285,8 @@ def start_server(url: str, folder: str) -> tuple[subprocess.Popen[str], str]:
 
 def run(args: Any) -> int:
     from arsip.bench.measure import TreeSampler
-    from arsip.bench.query import PLACED, _reuse_or_build, _temporary_pg_database
-    from storage.engine import normalise_url, open_archive, redact
+    from arsip.bench.query import PLACED, _reuse_or_build, bench_database
+    from storage.engine import open_archive
 
     if args.articles < 10:
         raise UsageError("--articles must be at least 10")
@@ -296,22 +296,8 @@ def run(args: Any) -> int:
         raise UsageError("--duration must be between 1 and 3600 seconds")
     log = (lambda msg: None) if args.format == "json" else \
         (lambda msg: print(f"... {msg}", file=sys.stderr, flush=True))
-    server_url = getattr(args, "database", None)
-    cleanup: Any = None
-    tmp = tempfile.TemporaryDirectory(prefix="arsip-bench-serve-")
-    try:
-        if server_url:
-            url = normalise_url(server_url)
-            if url.get_backend_name() != "postgresql":
-                raise UsageError("--database must be a PostgreSQL server URL "
-                                 "(SQLite is the default)")
-            url, cleanup = _temporary_pg_database(url)
-            target = url.render_as_string(hide_password=False)
-            where = redact(url)
-        else:
-            path = os.path.abspath(args.sqlite_file) if args.sqlite_file \
-                else os.path.join(tmp.name, "bench.db")
-            target, where = f"sqlite:///{path}", path
+    with tempfile.TemporaryDirectory(prefix="arsip-bench-serve-") as tmp, \
+            bench_database(args, "arsip-bench-serve-") as (target, where):
         engine = open_archive(target)
         try:
             built = _reuse_or_build(engine, args.articles, args.seed, log)
@@ -323,9 +309,9 @@ def run(args: Any) -> int:
                    f"{PLACED[120]} {PLACED[400]}", f'"{vocab[1]} {vocab[2]}"',
                    f"{vocab[800][:4]}*", f"{PLACED[2500]} OR {PLACED[6000]}"]
         before = site_names_of(target)
-        proc, base = start_server(target, tmp.name)
+        proc, base = start_server(target, tmp)
         writer: Writer | CrawlWriter = Writer(target, args.seed) if args.writer == "store" \
-            else CrawlWriter(target, args.seed, tmp.name)
+            else CrawlWriter(target, args.seed, tmp)
         try:
             with TreeSampler(proc.pid) as sampler:
                 import httpx
@@ -353,10 +339,6 @@ def run(args: Any) -> int:
                 proc.wait()
         if args.sqlite_file:
             remove_written(target, before)
-    finally:
-        if cleanup:
-            cleanup()
-        tmp.cleanup()
     result: dict[str, Any] = {
         "backend": backend, "database": where, "articles": args.articles,
         "clients": args.clients, "duration_s": round(elapsed, 1),
