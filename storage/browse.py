@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from storage.filters import ArticleFilter
 from storage.models import Article, Site, UTCDateTime
 from storage.query_parser import Query, to_fts5, to_tsquery
-from storage.search import CANDIDATES, SearchHit, rank, snippet
+from storage.search import CANDIDATES, SearchHit, hits_of, rank
 
 ORDERS = ("newest", "published", "relevance")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -82,25 +82,6 @@ def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
     else:
         raise NotImplementedError(f"no full-text search on {dialect}")
     return list(session.execute(text(sql).bindparams(*binds), params).scalars())
-
-
-def hits_of(session: Session, query: Query, scores: dict[int, float]) -> list[SearchHit]:
-    """The hits (title, site, snippet with :data:`MARK` highlights) of ``scores``' ids."""
-    if not scores:
-        return []
-    details = text(
-        "SELECT a.id, a.canonical_url, a.title, a.published, a.published_local, a.body, "
-        "s.name AS site FROM articles AS a JOIN sites AS s ON s.id = a.site_id "
-        "WHERE a.id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
-    hits = []
-    for row in session.execute(details, {"ids": list(scores)}):
-        body = (row.body or "").replace(MARK[0], "").replace(MARK[1], "")
-        hits.append(SearchHit(id=row.id, url=row.canonical_url, title=row.title,
-                              published=row.published, published_local=row.published_local,
-                              site=row.site, snippet=snippet(body, query, highlight=MARK),
-                              score=scores[row.id]))
-    return hits
 
 
 def copies_of(session: Session, ids: list[int]) -> dict[int, int]:
@@ -221,13 +202,13 @@ def search_page(session: Session, query: Query, filters: ArticleFilter, *,
                          limit=limit + 1)
         more = len(ids) > limit
         positions = {i: 0.0 for i in ids[:limit]}
-        hits = hits_of(session, query, positions)
+        hits = hits_of(session, query, positions, highlight=MARK)
         hits.sort(key=lambda h: -h.id)
     elif order == "published":
         rows = published_ids(session, query, filters, after=after, limit=limit + 1)
         more = len(rows) > limit
         positions = dict(rows[:limit])
-        hits = hits_of(session, query, {i: 0.0 for i in positions})
+        hits = hits_of(session, query, {i: 0.0 for i in positions}, highlight=MARK)
         hits.sort(key=lambda h: (-positions[h.id], -h.id))
     else:
         scores = rank(session, query, filters, CANDIDATES, CANDIDATES)
@@ -236,7 +217,7 @@ def search_page(session: Session, query: Query, filters: ArticleFilter, *,
             ordered = [(i, s) for i, s in ordered if (s, i) < after]
         more = len(ordered) > limit
         positions = dict(ordered[:limit])
-        hits = hits_of(session, query, positions)
+        hits = hits_of(session, query, positions, highlight=MARK)
         hits.sort(key=lambda h: (-h.score, -h.id))
     next_after = (positions[hits[-1].id], hits[-1].id) if more and hits else None
     result = SearchPage(hits=hits, copies=copies_of(session, [h.id for h in hits]),

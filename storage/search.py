@@ -106,19 +106,34 @@ def search(
     scores = rank(session, parsed, filters, limit, max(candidates, limit))
     if not scores:
         return []
+    hits = hits_of(session, parsed, scores)
+    hits.sort(key=lambda h: (-h.score, -h.id))
+    return hits
+
+
+def hits_of(session: Session, query: Query, scores: dict[int, float], *,
+            highlight: tuple[str, str] | None = None) -> list[SearchHit]:
+    """The hits (title, site, snippet) of ``scores``' ids, in no particular order. Snippets
+    are highlighted with :data:`HIGHLIGHT` (the CLI's), or with the caller's own
+    ``highlight`` marks, which are then taken out of the bodies first so that only the
+    snippet's marks are marks (the web view escapes the text, then turns them into HTML)."""
+    if not scores:
+        return []
     details = text(
         "SELECT a.id, a.canonical_url, a.title, a.published, a.published_local, a.body, "
         "s.name AS site FROM articles AS a JOIN sites AS s ON s.id = a.site_id "
         "WHERE a.id IN :ids"
     ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
-    hits = [
-        SearchHit(id=row.id, url=row.canonical_url, title=row.title,
-                  published=row.published, published_local=row.published_local,
-                  site=row.site, snippet=snippet(row.body or "", parsed),
-                  score=scores[row.id])
-        for row in session.execute(details, {"ids": list(scores)})
-    ]
-    hits.sort(key=lambda h: (-h.score, -h.id))
+    hits = []
+    for row in session.execute(details, {"ids": list(scores)}):
+        body = row.body or ""
+        for mark in highlight or ():
+            body = body.replace(mark, "")
+        hits.append(SearchHit(id=row.id, url=row.canonical_url, title=row.title,
+                              published=row.published, published_local=row.published_local,
+                              site=row.site,
+                              snippet=snippet(body, query, highlight=highlight or HIGHLIGHT),
+                              score=scores[row.id]))
     return hits
 
 
