@@ -38,7 +38,7 @@ from storage.models import (
     utcnow,
 )
 from storage.raw_codec import Compressed, Dictionary, compress
-from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
+from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt, insert_stmt
 from storage.url_identity import is_rendering_variant, url_variants
 
 # The stored raw pages: zstandard with the site's dictionary (storage.raw_codec,
@@ -136,6 +136,9 @@ def add_aliases(session: Session, article_id: int, urls: dict[str, str]) -> int:
     return len(session.connection().execute(stmt, rows).all())
 
 
+LINK_COLUMNS = ("from_article_id", "to_url", "kind", "anchor", "position")
+
+
 def link_rows_of(article_id: int, links: list[LinkRecord]) -> list[dict[str, Any]]:
     """An article's related links as ``article_links`` rows (each URL and kind once)."""
     rows = []
@@ -152,9 +155,10 @@ def link_rows_of(article_id: int, links: list[LinkRecord]) -> list[dict[str, Any
 
 def _store_links(session: Session, article_id: int, links: list[LinkRecord]) -> None:
     rows = link_rows_of(article_id, links)
-    if rows:
-        session.connection().execute(insert_ignore_stmt(dialect_name(session), ArticleLink.__table__,
-                                           ("from_article_id", "to_url", "kind")), rows)
+    execute_rows(session.connection(),
+                 insert_ignore_stmt(dialect_name(session), ArticleLink.__table__,
+                                    ("from_article_id", "to_url", "kind")),
+                 LINK_COLUMNS, [tuple(row[c] for c in LINK_COLUMNS) for row in rows])
 
 
 def compress_raw(body: bytes, dictionary: Dictionary | None = None) -> Compressed:

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from storage.fingerprint import Fingerprint, similarity
 from storage.models import Article, MinHashBand
-from storage.upsert import dialect_name, insert_ignore_stmt
+from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt
 
 # Jaccard similarity (estimated) at or above which a new article is a near-duplicate
 DEFAULT_THRESHOLD = 0.6
@@ -59,6 +59,9 @@ def default_threshold() -> float:
         if 0 < number <= 1:
             return number
     return DEFAULT_THRESHOLD
+
+
+BAND_COLUMNS = ("article_id", "band", "key")
 
 
 @dataclass
@@ -202,8 +205,8 @@ def index_article(session: Session, article_id: int, fp: Fingerprint, *,
         session.connection().execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
     if not fp.band_keys:
         return
-    rows = [{"article_id": article_id, "band": band, "key": key}
-            for band, key in fp.band_keys]
     # one statement built once, executed for many rows (executemany)
-    session.connection().execute(insert_ignore_stmt(dialect_name(session), MinHashBand.__table__,
-                                       ("article_id", "band")), rows)
+    execute_rows(session.connection(),
+                 insert_ignore_stmt(dialect_name(session), MinHashBand.__table__,
+                                    ("article_id", "band")),
+                 BAND_COLUMNS, [(article_id, band, key) for band, key in fp.band_keys])

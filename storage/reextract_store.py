@@ -21,7 +21,8 @@ from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from storage import dedup_index
-from storage.archive import LinkRecord, link_rows_of, lock_for_writing
+from storage.archive import LINK_COLUMNS, LinkRecord, link_rows_of, lock_for_writing
+from storage.dedup_index import BAND_COLUMNS
 from storage.errors import NotFound
 from storage.filters import ArticleFilter
 from storage.fingerprint import Fingerprint
@@ -35,7 +36,8 @@ from storage.models import (
 )
 from storage.raw_codec import Dictionary
 from storage.raw_store import dictionary
-from storage.upsert import dialect_name, insert_ignore_stmt, insert_stmt
+from storage.text_index import TextChange, bulk_text_update
+from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt, insert_stmt
 
 REASON = "reextract"
 
@@ -87,6 +89,8 @@ def _statements() -> dict[str, Any]:
         "group": select(a.id, a.duplicate_of_id).where(
             (a.id == bindparam("aid")) | (a.duplicate_of_id == bindparam("aid"))),
         "marks": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)),
+        "groups": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)
+                                                         | a.duplicate_of_id.in_(ids)),
         "unmark": update(articles).where(a.id.in_(ids))
         .values(duplicate_of_id=None, similarity=None),
         "fingerprint": select(a.content_hash, a.minhash).where(a.id == bindparam("aid")),
@@ -321,24 +325,27 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
             applied.links_lost += len(old - now)
             relinked.append(current.id)
             link_rows += link_rows_of(current.id, new.related)
-    for key, rows in updates.items():
-        conn.execute(_update_stmt(key), rows)
+    # the full-text index's old words out and new ones in, for the whole batch at once
+    # (``storage.text_index``), around the UPDATEs
+    texts_changed = [TextChange(c.id, c.title, c.body, n.title, n.body)
+                     for c, n, fields in plans if "title" in fields or "body" in fields]
+    with bulk_text_update(conn, texts_changed):
+        for key, rows in updates.items():
+            conn.execute(_update_stmt(key), rows)
     if relinked:
         conn.execute(st["drop_links"], {"ids": relinked})
-    if link_rows:
-        conn.execute(insert_ignore_stmt(dialect, ArticleLink.__table__,
-                                        ("from_article_id", "to_url", "kind")), link_rows)
+    execute_rows(conn, insert_ignore_stmt(dialect, ArticleLink.__table__,
+                                          ("from_article_id", "to_url", "kind")),
+                 LINK_COLUMNS, [tuple(row[c] for c in LINK_COLUMNS) for row in link_rows])
     if raw_hashes:
         conn.execute(st["raw_hash"], raw_hashes)
     if regroup_fps:
         # every changed article's new LSH bands first (its new signature is written above):
         # each regrouping below then sees the whole batch's new texts
         conn.execute(st["drop_bands"], {"ids": [aid for aid, _ in regroup_fps]})
-        bands = [{"article_id": aid, "band": band, "key": key}
-                 for aid, fp in regroup_fps for band, key in fp.band_keys]
-        if bands:
-            conn.execute(insert_ignore_stmt(dialect, MinHashBand.__table__,
-                                            ("article_id", "band")), bands)
+        execute_rows(conn, insert_ignore_stmt(dialect, MinHashBand.__table__,
+                                              ("article_id", "band")), BAND_COLUMNS,
+                     [(aid, band, key) for aid, fp in regroup_fps for band, key in fp.band_keys])
         # and the candidates of them and of their copies, all in one look-up: the bands do
         # not change below (only the marks do), so each is what ``dedup_index.candidates``
         # would find then
@@ -349,9 +356,8 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
             shared[aid].add(other)
         known = {aid: [i for i in sorted(found)[:dedup_index.MAX_CANDIDATES] if i != aid]
                  for aid, found in shared.items()}
-        for aid, fp in regroup_fps:
-            applied.duplicates_marked += regroup(session, aid, fp, near_threshold,
-                                                 indexed=True, candidates=known)
+        applied.duplicates_marked += regroup_batch(session, regroup_fps, near_threshold,
+                                                   candidates=known)
     return applied
 
 
@@ -375,36 +381,40 @@ def _marks(session: Session, ids: list[int]) -> dict[int, int | None]:
         _statements()["marks"], {"ids": ids})}
 
 
-def regroup(session: Session, article_id: int, fp: Fingerprint,
-            threshold: float | None = None, *, indexed: bool = False,
-            candidates: dict[int, list[int]] | None = None) -> int:
-    """Redo the near-duplicate marks of an article whose text changed (module docstring);
-    ``indexed``: its new LSH bands are written already; ``candidates``: per article id, the
-    articles sharing a band with it, looked up already (the others are looked up here).
-    Returns how many articles' marks changed."""
+def regroup_batch(session: Session, fps: list[tuple[int, Fingerprint]],
+                  threshold: float | None = None, *,
+                  candidates: dict[int, list[int]] | None = None) -> int:
+    """``regroup`` for a batch of articles whose texts changed, their new LSH bands written
+    already: every one of them and of their copies leaves its group first (two statements
+    for the batch, instead of a look-up per article), then each changed article is grouped
+    again in id order, then each former copy. Returns how many articles' marks changed."""
+    if not fps:
+        return 0
     known = candidates or {}
     if threshold is None:
         threshold = dedup_index.default_threshold()
     conn = session.connection()
     st = _statements()
-    # the article's own mark and its copies, in one look-up
-    before = {r.id: r.duplicate_of_id for r in conn.execute(st["group"], {"aid": article_id})}
-    members = sorted(i for i in before if i != article_id)
-    affected = [article_id, *members]
-    if any(before.get(i) is not None for i in affected):
-        conn.execute(st["unmark"], {"ids": affected})
-    if not indexed:
-        dedup_index.index_article(session, article_id, fp, replace=True)
-    marked = dedup_index.mark_near_duplicate(session, article_id, fp, threshold,
-                                             found=known.get(article_id))
-    if not members and before.get(article_id) is None:
-        # in no group before: it joined one (or became the original of one), or not
-        return int(marked)
-    for member in members:
+    ids = [aid for aid, _ in fps]
+    before = {r.id: r.duplicate_of_id for r in conn.execute(st["groups"], {"ids": ids})}
+    affected = sorted(before)
+    marked = [i for i in affected if before[i] is not None]
+    if marked:
+        conn.execute(st["unmark"], {"ids": marked})
+    grouped = []  # the changed articles that joined a group or became one's original
+    for aid, fp in sorted(fps, key=lambda item: item[0]):
+        if dedup_index.mark_near_duplicate(session, aid, fp, threshold, found=known.get(aid)):
+            grouped.append(aid)
+    changed = set(ids)
+    for member in affected:
+        if member in changed:
+            continue
         member_fp = stored_fingerprint(session, member)
         if member_fp is not None:
             dedup_index.mark_near_duplicate(session, member, member_fp, threshold,
                                             found=known.get(member))
-    # an original may have been re-pointed by mark_near_duplicate: count every change
     after = _marks(session, affected)
-    return sum(1 for i in affected if before.get(i) != after.get(i))
+    moved = sum(1 for i in affected if before.get(i) != after.get(i))
+    # one that marked a group without being marked itself became its original: the former
+    # original's mark changed (counted once, as ``regroup`` does)
+    return moved + sum(1 for aid in grouped if after.get(aid) is None)

@@ -16,6 +16,7 @@ archive size and the build time.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -63,10 +64,18 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--sqlite-file", metavar="PATH",
                    help="build the SQLite archive here and keep it; reused when it already "
                         "holds N articles (default: a temporary file)")
+    add_keep_database(p)
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default table)")
     p.set_defaults(func=run)
+
+
+def add_keep_database(p: Any) -> None:
+    p.add_argument("--keep-database", metavar="NAME",
+                   help="with --database (a PostgreSQL server): build the archive in the "
+                        "database NAME there (created if missing) and keep it; reused when "
+                        "it already holds N articles (default: a temporary database)")
 
 
 # --- synthetic archive --------------------------------------------------------------------
@@ -385,11 +394,18 @@ def bench_database(args: Any, prefix: str) -> Iterator[tuple[str, str]]:
         if url.get_backend_name() != "postgresql":
             raise UsageError("--database must be a PostgreSQL server URL "
                              "(SQLite is the default)")
+        if getattr(args, "keep_database", None):
+            url = _kept_pg_database(url, args.keep_database)
+            yield url.render_as_string(hide_password=False), redact(url)
+            return
         url, drop = _temporary_pg_database(url)
         try:
             yield url.render_as_string(hide_password=False), redact(url)
         finally:
             drop()
+    elif getattr(args, "keep_database", None):
+        raise UsageError("--keep-database needs --database (a PostgreSQL server URL); "
+                         "for SQLite use --sqlite-file")
     elif args.sqlite_file:
         path = os.path.abspath(args.sqlite_file)
         yield f"sqlite:///{path}", path
@@ -446,9 +462,26 @@ def _reuse_or_build(engine: Any, n: int, seed: int, log: Any) -> dict[str, Any]:
         return {"build_s": None, "vocabulary": vocab[:3000]}
     if existing:
         raise UsageError(f"the bench archive holds {existing} articles, not {n}: "
-                         "remove it or pick another --sqlite-file")
+                         "remove it or pick another --sqlite-file / --keep-database")
     log(f"building {n} articles")
     return build(engine, n, seed, log)
+
+
+def _kept_pg_database(url: Any, name: str) -> Any:
+    """The database ``name`` on the server of ``url``, created if it does not exist."""
+    from sqlalchemy import create_engine, text
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+        raise UsageError(f"--keep-database {name!r}: letters, digits and _ only")
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                            {"n": name}).first() is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return url.set(database=name)
 
 
 def _temporary_pg_database(url: Any) -> tuple[Any, Any]:

@@ -33,6 +33,8 @@ WRITER_SITE = "bench-writer"
 
 
 def register(sub: Any, common: Any) -> None:
+    from arsip.bench.query import add_keep_database
+
     p = sub.add_parser(
         "serve", parents=[common], help="web view latency under concurrent clients and writes",
         description=__doc__)
@@ -45,6 +47,7 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--sqlite-file", metavar="PATH",
                    help="build the SQLite archive here and keep it; reused when it already "
                         "holds N articles (default: a temporary file)")
+    add_keep_database(p)
     p.add_argument("--writer", choices=["crawl", "store"], default="crawl",
                    help="what writes meanwhile: a crawl of the synthetic site (default) or a "
                         "thread storing articles")
@@ -196,7 +199,7 @@ def written_articles(url: str, before: set[str]) -> dict[str, int]:
 
 def remove_written(url: str, before: set[str]) -> None:
     """Delete what was written (the sites that were not there ``before``, with everything
-    that cascades from them), so that a kept --sqlite-file holds the N articles it was
+    that cascades from them), so that a kept --sqlite-file or --keep-database holds the N articles it was
     built with."""
     from sqlalchemy import delete
     from sqlalchemy.orm import Session
@@ -337,7 +340,7 @@ def run(args: Any) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if args.sqlite_file:
+        if args.sqlite_file or getattr(args, "keep_database", None):
             remove_written(target, before)
     result: dict[str, Any] = {
         "backend": backend, "database": where, "articles": args.articles,

@@ -30,8 +30,8 @@ def register(sub: Any, common: Any) -> None:
                    help="also articles already extracted by the current version")
     p.add_argument("--workers", metavar="N", type=non_negative_int, default=None,
                    help="extraction worker processes (default: one per CPU; 0: in this process)")
-    p.add_argument("--batch", metavar="N", type=positive_int, default=50,
-                   help="articles per transaction (default 50)")
+    p.add_argument("--batch", metavar="N", type=positive_int, default=None,
+                   help="articles per transaction (default 200)")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="summary format (default text)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -42,7 +42,7 @@ def run(args: Any) -> int:
     from sqlalchemy.orm import Session
 
     from arsip.commands._common import archive_engine
-    from crawler.reextract import Options, Progress, reextract
+    from crawler.reextract import BATCH, Options, Progress, reextract
     from storage.filters import parse_date
 
     try:
@@ -53,7 +53,7 @@ def run(args: Any) -> int:
     options = Options(site=args.site, since=since, until=until, ids=list(args.ids),
                       dry_run=args.dry_run, force=args.force,
                       workers=args.workers if args.workers is not None else
-                      (os.cpu_count() or 1), batch=args.batch)
+                      (os.cpu_count() or 1), batch=args.batch or BATCH)
     engine = archive_engine(readonly=args.dry_run)
     progress: Progress | None = None
 
