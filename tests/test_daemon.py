@@ -194,7 +194,9 @@ def _parse_run_id(text: str) -> int:
 def test_sigkill_leaves_running_run_marked_abandoned_at_restart_jobs_survive_restart(
         tmp_path: Path, database_url: str, cli) -> None:
     config = write_config(tmp_path / "arsip.toml", [
-        site("sleepy", every="1h", test_sleep=60),
+        # a yearly cron: no scheduled run during the test (``every`` runs have a phase of
+        # their own within their interval, which could fall in it)
+        site("sleepy", cron="0 0 1 1 *", test_sleep=60),
     ], daemon={"grace_seconds": 3})
     first = DaemonProcess(tmp_path, config, database_url).start()
     try:
@@ -269,25 +271,27 @@ def _set_stored_next_run(database_url: str, jid: str, when: datetime) -> None:
 def test_missed_runs_while_down_are_coalesced_within_the_grace_time(
         tmp_path: Path, database_url: str, misfire_grace: int, expected_runs: int) -> None:
     config = write_config(tmp_path / "arsip.toml", [
-        site("hourly", every="1h", test_exit_code=0),
+        # daily: its own run time (a phase within the day) falls in the test one time in
+        # thousands at most
+        site("daily", every="24h", test_exit_code=0),
     ], daemon={"misfire_grace_seconds": misfire_grace, "grace_seconds": 2})
     with DaemonProcess(tmp_path, config, database_url) as daemon:
-        daemon.wait_for("the job", lambda: stored_next_runs(database_url).get("site:hourly"))
+        daemon.wait_for("the job", lambda: stored_next_runs(database_url).get("site:daily"))
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(15) == 0
-    # 24 runs missed while the daemon was "down for a day"; the latest was due 5 s ago
-    _set_stored_next_run(database_url, "site:hourly",
-                         datetime.now(UTC) - timedelta(hours=24, seconds=5))
+    # 3 runs missed while the daemon was "down for three days"; the latest was due 5 s ago
+    _set_stored_next_run(database_url, "site:daily",
+                         datetime.now(UTC) - timedelta(days=3, seconds=5))
     with DaemonProcess(tmp_path, config, database_url) as daemon:
         daemon.wait_for("the job processed", lambda: stored_next_runs(database_url)
-                        ["site:hourly"] > datetime.now(UTC))
+                        ["site:daily"] > datetime.now(UTC))
         if expected_runs:
-            daemon.wait_for("the coalesced run", lambda: runs_of(database_url, "hourly"))
+            daemon.wait_for("the coalesced run", lambda: runs_of(database_url, "daily"))
         time.sleep(2)
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(15) == 0
         log = daemon.log()
-    assert len(runs_of(database_url, "hourly")) == expected_runs
+    assert len(runs_of(database_url, "daily")) == expected_runs
     if not expected_runs:
         assert "was missed by" in log
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from daemon.jobs import phase_start
 from storage.models import DaemonHeartbeat
 from storage.runs import create_run, finish_run
 from storage.schedule import (
@@ -90,7 +91,9 @@ def test_schedule_without_daemon_computes_next_run_and_shows_last_run(
     a, b, c = rows["a"], rows["b"], rows["c"]
     assert a["schedule"] == "every 30m" and a["next_run_source"].startswith("computed")
     next_a = datetime.fromisoformat(a["next_run"])
-    assert before + timedelta(minutes=29) < next_a < before + timedelta(minutes=31)
+    # within one interval, at the site's own phase (daemon.jobs.phase_start)
+    assert before < next_a <= before + timedelta(minutes=30, seconds=1)
+    assert round((next_a - phase_start("a", 1800)).total_seconds(), 3) % 1800 == 0
     assert a["last_status"] == "failed" and a["last_run_id"] == seeded["failed"]
     # 06:15 in Jakarta is 23:15 UTC
     next_b = datetime.fromisoformat(b["next_run"]).astimezone(UTC)
