@@ -33,6 +33,7 @@ from crawler.distributed_keys import RunKeys
 from crawler.distributed_queue import LeasedQueue, Released
 from crawler.distributed_redis import connect
 from crawler.distributed_scripts import Scripts, member_payload
+from crawler.spiders.fetch_keys import fetch_key
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ class DistributedScheduler(RedisScheduler):
                 # a redirect: its target is claimed too, so that a direct link to the
                 # target (found before or after) is not fetched again, nor this one if it was
                 claim, reach = self.spider.redirect_claim(request, source)
+                if claim in {fetch_key(url) for url in meta.get("redirect_urls") or ()}:
+                    # a loop (back to a page of its own chain): followed, as on one machine,
+                    # until Scrapy's redirect limit records the page as failed
+                    claim, reach = "", None
         out = self.queue.push(request, claim, reach or ("", ""))
         pushed = out is True
         self._inc("scheduler/enqueued/redis" if pushed else "arsip/claimed_elsewhere")

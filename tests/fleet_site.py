@@ -11,7 +11,9 @@ view, "Baca Juga" and related-block links at depth 1 and 2, a second portal on t
 - a page that always answers 500 (retried, then recorded as failed);
 - a page that answers 404, and a page that redirects to a 404;
 - links to another site (a share button) and a page that redirects there: never fetched
-  (off-site), on loopback all the same (``127.0.0.3``, where nothing listens).
+  (off-site), on loopback all the same (``127.0.0.3``, where nothing listens);
+- a redirect loop (two pages that redirect to each other): followed until Scrapy's redirect
+  limit, then recorded as failed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ MISSING = "/hilang/halaman"  # 404
 MOVED_AWAY = "/berita/999999999"  # 301 to a 404 (no such story: SampleSite answers 404)
 LEAVING = "/keluar"  # 301 to another site
 OFFSITE = "http://127.0.0.3:9/bagikan"  # another site: off-site, never requested
+LOOP = ("/putar/satu", "/putar/dua")  # each answers 301 to the other
 
 
 class FleetSite(SampleSite):
@@ -38,6 +41,8 @@ class FleetSite(SampleSite):
             return Page(301, b"", {"Location": f"{base}{MISSING}"})
         if path == LEAVING:
             return Page(301, b"", {"Location": OFFSITE + "?dari=keluar"})
+        if path in LOOP:
+            return Page(301, b"", {"Location": f"{base}{LOOP[1 - LOOP.index(path)]}"})
         return super().render(target, base)
 
     def home(self, base: str) -> str:
@@ -49,5 +54,6 @@ class FleetSite(SampleSite):
                  f'<li><a href="{base}{MISSING}">Halaman hilang</a></li>'
                  f'<li><a href="{base}{MOVED_AWAY}">Berita dipindah</a></li>'
                  f'<li><a href="{base}{LEAVING}">Ke situs lain</a></li>'
+                 f'<li><a href="{base}{LOOP[0]}">Berputar</a></li>'
                  f'<li><a href="{OFFSITE}">Bagikan</a></li></ul></div>')
         return page.replace("</main>", extra + "</main>", 1)
