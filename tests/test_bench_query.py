@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 
 from arsip.bench.query import query_set, vocabulary
+from tests.conftest import PG_ADMIN_URL, _pg_drop
 
 KEYS = {
     "backend", "articles", "build_s", "queries", "search_p50_ms", "search_p95_ms",
@@ -41,6 +43,30 @@ def test_bench_query_rejects_bad_arguments(cli: Any) -> None:
     assert cli("bench", "query", "--articles", "3").returncode == 2
     bad = cli("bench", "query", "--articles", "300", "--database", "sqlite:///x.db")
     assert bad.returncode == 2 and "PostgreSQL" in bad.stderr
+    keep = cli("bench", "query", "--articles", "300", "--keep-database", "b")
+    assert keep.returncode == 2 and "needs --database" in keep.stderr
+    assert len(keep.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not PG_ADMIN_URL.startswith("postgres"),
+                    reason="--keep-database is PostgreSQL's: ARSIP_TEST_DATABASE_URL unset")
+def test_bench_query_keeps_its_postgresql_database_for_the_next_run(cli: Any) -> None:
+    name = f"arsip_bench_test_{uuid.uuid4().hex[:8]}"
+    args = ("bench", "query", "--articles", "200", "--database", PG_ADMIN_URL,
+            "--keep-database", name, "--format", "json")
+    try:
+        first = cli(*args, timeout=600)
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["build_s"] is not None
+        again = cli(*args, timeout=600)  # reused: not built again
+        assert again.returncode == 0, again.stderr
+        data = json.loads(again.stdout)
+        assert data["build_s"] is None and data["export_articles"] == 200
+        assert data["database"].endswith(f"/{name}")
+        other = cli(*[a if a != "200" else "300" for a in args], timeout=600)
+        assert other.returncode == 2 and "holds 200 articles, not 300" in other.stderr
+    finally:
+        _pg_drop(PG_ADMIN_URL, name)
 
 
 def test_query_set_is_varied_and_parses() -> None:

@@ -61,9 +61,9 @@ def _database(args: Any, workdir: str) -> tuple[str, Any]:
 
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "postgresql":
-        from arsip.bench.query import _temporary_pg_database
+        from arsip.bench.database import temporary_pg_database
 
-        fresh, drop = _temporary_pg_database(parsed)
+        fresh, drop = temporary_pg_database(parsed)
         return fresh.render_as_string(hide_password=False), drop
     from sqlalchemy import func, select
 

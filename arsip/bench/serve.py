@@ -33,7 +33,7 @@ WRITER_SITE = "bench-writer"
 
 
 def register(sub: Any, common: Any) -> None:
-    from arsip.bench.query import add_keep_database
+    from arsip.bench.database import add_keep_database
 
     p = sub.add_parser(
         "serve", parents=[common], help="web view latency under concurrent clients and writes",
@@ -287,8 +287,9 @@ def start_server(url: str, folder: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def run(args: Any) -> int:
+    from arsip.bench.database import bench_database
     from arsip.bench.measure import TreeSampler
-    from arsip.bench.query import PLACED, _reuse_or_build, bench_database
+    from arsip.bench.query import PLACED, _reuse_or_build
     from storage.engine import open_archive
 
     if args.articles < 10:
