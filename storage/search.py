@@ -56,6 +56,9 @@ HIGHLIGHT = ("**", "**")
 SNIPPET_CHARS = 200
 # must be the expression of the second column of ix_articles_search_vector (migration 0002)
 PG_COMMON_SHARE = 0.05  # above this estimated share of articles, a term is "common"
+# a walk down the primary key tests about k / share rows, a bitmap of the matches visits
+# share * N of them, each for about this much less (both measured at a million articles)
+PG_WALK_COST = 1.5
 PG_TITLE_VECTOR = "to_tsvector('simple'::regconfig, coalesce(a.title, ''))"
 
 _WORD = re.compile(r"[^\W_]+")
@@ -200,6 +203,9 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     # plans must be made for the actual tsquery (selectivity differs by orders of
     # magnitude): no generic plan for statements the driver has prepared
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    # no JIT compilation: the plans' costs grow with the archive (a million articles) past
+    # jit_above_cost, and compiling took 30-40 ms of a search that needs a few ms
+    session.execute(text("SET LOCAL jit = off"))
     where, params, binds = filters.sql(session)
     conditions = "".join(f" AND {w}" for w in where)
     positive = Query(clauses=query.clauses)
@@ -208,9 +214,17 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     # ("a.id + 0" keeps the planner from walking the primary key backwards and testing
     # every row, which took a second for rare terms). Of a common term: walking the
     # primary key backwards stops after about k / share rows, where the bitmap would visit
-    # every match. The planner's own estimate (tsvector statistics) tells which.
-    common = _pg_share(session, params["q"]) >= PG_COMMON_SHARE
-    order = "a.id" if common else "a.id + 0"
+    # every match. The planner's own estimate (tsvector statistics) tells which; the same
+    # for the title candidates by the titles' own share (a prefix such as "ber*" is in half
+    # the titles: a bitmap of them took 2.5 s at a million articles).
+    # A phrase's estimate is its words' (the statistics know no positions): two common
+    # words seldom side by side would make a walk test the whole table, so a phrase is
+    # weighed as before (a walk only when its words are common).
+    total = _pg_articles(session)
+    weigh = not any(len(t.words) > 1 for t in query.positive_terms())
+    order = _pg_order(_pg_share(session, params["q"], total), total, candidates, weigh)
+    title_order = _pg_order(_pg_share(session, params["qt"], total, PG_TITLE_VECTOR), total,
+                            candidates, weigh)
     candidate_sql = (
         "(SELECT a.id FROM articles AS a WHERE {vector} @@ to_tsquery('simple', {param})"
         + "{extra}" + conditions + " ORDER BY {order} DESC LIMIT :k)"
@@ -223,7 +237,7 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
         "WITH cand AS ("
         + candidate_sql.format(vector="a.search_vector", param=":q", order=order, extra="")
         + " UNION "
-        + candidate_sql.format(vector=PG_TITLE_VECTOR, param=":qt", order="a.id + 0",
+        + candidate_sql.format(vector=PG_TITLE_VECTOR, param=":qt", order=title_order,
                                extra=excluded)
         + ") SELECT a.id, "
         "ts_rank(a.search_vector, to_tsquery('simple', :q), 1) AS rank "
@@ -234,19 +248,34 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     return {row.id: float(row.rank) for row in ranked}
 
 
-def _pg_share(session: Session, tsquery: str) -> float:
-    """The planner's estimate of the share of articles matching ``tsquery`` (0..1+)."""
-    plan = session.execute(
-        text("EXPLAIN (FORMAT JSON) SELECT 1 FROM articles AS a "
-             "WHERE a.search_vector @@ to_tsquery('simple', :q)"), {"q": tsquery}
-    ).scalar_one()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    rows = float(plan[0]["Plan"]["Plan Rows"])
+def _pg_articles(session: Session) -> float:
     total = session.execute(
         text("SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass")
     ).scalar_one()
-    return rows / max(float(total or 0), 1.0)
+    return max(float(total or 0), 1.0)
+
+
+def _pg_share(session: Session, tsquery: str, total: float,
+              vector: str = "a.search_vector") -> float:
+    """The planner's estimate of the share of the ``total`` articles whose ``vector``
+    matches ``tsquery`` (0..1+)."""
+    plan = session.execute(
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM articles AS a "
+             f"WHERE {vector} @@ to_tsquery('simple', :q)"), {"q": tsquery}
+    ).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"]) / total
+
+
+def _pg_order(share: float, total: float, candidates: int, weigh: bool = True) -> str:
+    """How to find the newest ``candidates`` matches of a term in ``share`` of ``total``
+    articles: walking the primary key down (``a.id``) for a common term or (``weigh``)
+    when that tests fewer rows than a bitmap of every match visits (weighed by
+    ``PG_WALK_COST``); else the bitmap (``a.id + 0``)."""
+    walk = share >= PG_COMMON_SHARE or (
+        weigh and share * share * total >= PG_WALK_COST * candidates)
+    return "a.id" if walk else "a.id + 0"
 
 
 # --- snippets -----------------------------------------------------------------------------
