@@ -307,18 +307,18 @@ def test_migration_down_and_up_rebuilds_the_index(engine: Any) -> None:
 
 
 def test_postgresql_candidates_walk_or_bitmap_by_estimated_cost() -> None:
-    """How PostgreSQL finds a term's newest matches (``storage.search._pg_order``): a walk
+    """How PostgreSQL finds a term's newest matches (``storage.search._pg_walk``): a walk
     down the primary key for a common term, and, at a million articles, also for a term in
     a few percent of them (a bitmap would visit tens of thousands of rows); a bitmap for a
     rare term, and for a phrase unless its words are common (its estimate is its words':
     the walk could test the whole table)."""
-    from storage.search import _pg_order
+    from storage.search import _pg_walk
 
-    assert _pg_order(0.30, 1e6, 500) == "a.id"  # common
-    assert _pg_order(0.045, 1e6, 500) == "a.id"  # "presiden": 45,000 matches at 1M
-    assert _pg_order(0.045, 1e5, 500) == "a.id + 0"  # the same share at 100k: 4,500 rows
-    assert _pg_order(0.001, 1e6, 500) == "a.id + 0"  # rare
-    assert _pg_order(0.032, 1e6, 500, weigh=False) == "a.id + 0"  # a phrase
-    assert _pg_order(0.2, 1e6, 500, weigh=False) == "a.id"
+    assert _pg_walk(0.30, 1e6, 500) is True  # common
+    assert _pg_walk(0.045, 1e6, 500) is True  # "presiden": 45,000 matches at 1M
+    assert _pg_walk(0.045, 1e5, 500) is False  # the same share at 100k: 4,500 rows
+    assert _pg_walk(0.001, 1e6, 500) is False  # rare
+    assert _pg_walk(0.032, 1e6, 500, weigh=False) is False  # a phrase
+    assert _pg_walk(0.2, 1e6, 500, weigh=False) is True
     # the exhaustive baseline (every match a candidate) walks only for common terms
-    assert _pg_order(0.045, 1e6, 10**9) == "a.id + 0"
+    assert _pg_walk(0.045, 1e6, 10**9) is False
