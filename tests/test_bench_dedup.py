@@ -45,6 +45,9 @@ def test_sizes_separated_by_spaces_and_ratio_largest_smallest() -> None:
     assert out["ratio_largest_smallest"] == out["ratio_100k_1k"]
     assert out["build_articles_per_s"] > 0
     assert sum(out["sizes"][-1]["outcomes"].values()) == 3 * 5
+    # the archive's bytes an article: a body of a few KB with its indexes, signature and
+    # bands (a page of SQLite at least)
+    assert all(4096 <= row["bytes_per_article"] < 200_000 for row in out["sizes"])
 
 
 def test_quality_bar_on_every_corpus_folder() -> None:

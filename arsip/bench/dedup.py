@@ -296,9 +296,16 @@ def scaling(sizes: list[int], batch: int, threshold: float, seed: int) -> dict[s
                                                  near_threshold=threshold)
                             outcomes[res.outcome] = outcomes.get(res.outcome, 0) + 1
                     timings.append((time.perf_counter() - started) * 1000 / batch)
+                # the archive's bytes an article at this size: text, indexes, URLs, the
+                # MinHash signature and its 32 LSH bands (no raw pages: bench bodies)
+                files = [Path(tmp) / name for name in ("bench.db", "bench.db-wal")]
+                stored = sum(f.stat().st_size for f in files if f.exists())
+                with Session(engine) as session:
+                    count = session.execute(select(func.count(Article.id))).scalar_one()
                 out.append({"archive": size,
                             "ms_per_article": round(statistics.median(timings), 3),
-                            "outcomes": outcomes})
+                            "outcomes": outcomes,
+                            "bytes_per_article": round(stored / max(count, 1))})
                 print(f"bench dedup: archive {size}: {out[-1]['ms_per_article']} ms/article",
                       file=sys.stderr, flush=True)
         finally:
@@ -327,9 +334,10 @@ def _print_table(result: dict[str, Any]) -> None:
             lines.append(f"  {kind:<16} {v['correct']:<8} {v['similarity_min']} / "
                          f"{v['similarity_median']} / {v['similarity_max']}")
     if "sizes" in result:
-        lines.append("archive            ms_per_article")
+        lines.append("archive            ms_per_article  bytes_per_article")
         for row in result["sizes"]:
-            lines.append(f"  {row['archive']:<16} {row['ms_per_article']}")
+            lines.append(f"  {row['archive']:<16} {row['ms_per_article']:<15} "
+                         f"{row['bytes_per_article']}")
         lines.append(f"ratio_100k_1k      {result['ratio_100k_1k']}  "
                      f"(goal <= {GOALS['ratio_100k_1k']})")
         lines.append(f"ratio_largest_smallest {result['ratio_largest_smallest']} "
