@@ -28,19 +28,23 @@ class WebState:
     _writer: Engine | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    _cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _cache_locks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cached(self, key: str, ttl: float, fn: Callable[[Session], T]) -> T:
         """``read(fn)``, computed at most every ``ttl`` seconds: while one request computes a
-        stale value again, the others are served the previous one."""
+        stale value again, the others are served the previous one. Each key has its own
+        lock: a slow value being computed never holds up another."""
         now = time.monotonic()
         entry = self._cache.get(key)
         if entry is not None and now - entry[0] < ttl:
             return entry[1]  # type: ignore[no-any-return]
-        if entry is not None and not self._cache_lock.acquire(blocking=False):
+        with self._cache_locks_lock:
+            lock = self._cache_locks.setdefault(key, threading.Lock())
+        if entry is not None and not lock.acquire(blocking=False):
             return entry[1]  # type: ignore[no-any-return]
         if entry is None:
-            self._cache_lock.acquire()
+            lock.acquire()
         try:
             entry = self._cache.get(key)
             if entry is None or time.monotonic() - entry[0] >= ttl:
@@ -48,7 +52,7 @@ class WebState:
                 self._cache[key] = entry
             return entry[1]  # type: ignore[no-any-return]
         finally:
-            self._cache_lock.release()
+            lock.release()
 
     def read(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` in a read-only session (called from a threadpool endpoint)."""
