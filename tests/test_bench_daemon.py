@@ -48,6 +48,19 @@ def test_schedule_analysis_counts_late_missed_overlaps() -> None:
     assert out == {"runs": 5, "late": 1, "missed": 1, "overlaps": 1,
                    "busiest_minute_runs": 3}  # 0, 1, 10 s
 
+    # runs a few milliseconds either side of their fire times (the first one the latest):
+    # every one on time, none missed (counted against the first run's start, the next
+    # ones looked "early", answered no fire time, and showed as missed and late)
+    jitter = [0.004, 0.001, 0.003, -0.002, 0.0]
+    runs = [("c", at(60 * k + j), at(60 * k + j + 2)) for k, j in enumerate(jitter)]
+    out = analyse(runs, {"c": 60.0}, 6.0, at(250), 60.0)
+    assert (out["runs"], out["late"], out["missed"], out["overlaps"]) == (5, 0, 0, 0)
+    # against the daemon's grid (the site's phase): a run 7 s after its fire time is late
+    phase = {"c": t0 + timedelta(seconds=30)}
+    runs = [("c", at(30), at(32)), ("c", at(97), at(99)), ("c", at(150), at(152))]
+    out = analyse(runs, {"c": 60.0}, 6.0, at(200), 60.0, phase)
+    assert (out["runs"], out["late"], out["missed"], out["overlaps"]) == (3, 1, 0, 0)
+
 
 def test_schedule_bench_on_three_loopback_sites(cli: Any) -> None:
     res = cli("bench", "daemon", "--sites", "3", "--scheduled-minutes", "6",

@@ -66,37 +66,44 @@ def _config(sites: list[dict[str, Any]], max_parallel: int, grace: float) -> str
 
 
 def analyse(runs: Sequence[tuple[str, datetime, datetime | None]], every: dict[str, float],
-            grace: float, end: datetime, minute_s: float) -> dict[str, int]:
-    """runs: (site, started, finished) of every run; fire times of a site: its first run's
-    start, then every ``every[site]`` seconds until ``end``."""
+            grace: float, end: datetime, minute_s: float,
+            anchors: dict[str, datetime] | None = None) -> dict[str, int]:
+    """runs: (site, started, finished) of every run. A site's fire times: ``anchors[site]``
+    (the daemon's grid: ``daemon.jobs.phase_start``) or else its first run's start, plus
+    every ``every[site]`` seconds, from the one its first run answers up to ``end``. A run
+    answers the latest fire time at most a moment after its start (a run that starts a few
+    milliseconds "early" against the first run's own start still answers its fire time);
+    late when it starts more than ``grace`` after it; a fire time no run answers is missed."""
     late = missed = overlaps = 0
     by_site: dict[str, list[tuple[datetime, datetime | None]]] = {}
     for site, started, finished in sorted(runs, key=lambda r: r[1]):
         by_site.setdefault(site, []).append((started, finished))
+    tolerance = min(grace / 2, 1.0)
     for site, rows in by_site.items():
         interval = every[site]
-        first = rows[0][0]
+        origin = (anchors or {}).get(site, rows[0][0])
         for (_, prev_end), (start, _) in zip(rows, rows[1:], strict=False):
             if prev_end is None or start < prev_end:
                 overlaps += 1
-        fires = int((end - first).total_seconds() // interval) + 1
-        starts = [(r[0] - first).total_seconds() for r in rows]
-        cursor = 0
-        for k in range(fires):
-            due, next_due = k * interval, (k + 1) * interval
-            while cursor < len(starts) and starts[cursor] < due - 1e-6:
-                cursor += 1  # a run before its fire time (an earlier fire's): not this one
-            if cursor < len(starts) and starts[cursor] < next_due:
-                if starts[cursor] - due > grace:
-                    late += 1
-                cursor += 1
-            else:
+
+        def fire_of(when: datetime, origin: datetime = origin, interval: float = interval
+                    ) -> int:
+            return int(((when - origin).total_seconds() + tolerance) // interval)
+
+        answered: dict[int, float] = {}  # fire index -> the lateness of its first run
+        for start, _ in rows:
+            k = fire_of(start)
+            answered.setdefault(k, (start - origin).total_seconds() - k * interval)
+        for k in range(fire_of(rows[0][0]), fire_of(end) + 1):
+            if k not in answered:
                 missed += 1
+            elif answered[k] > grace:
+                late += 1
     minutes: dict[int, int] = {}
     if runs:
-        origin = min(r[1] for r in runs)
+        first = min(r[1] for r in runs)
         for _, started, _ in runs:
-            bucket = int((started - origin).total_seconds() // minute_s)
+            bucket = int((started - first).total_seconds() // minute_s)
             minutes[bucket] = minutes.get(bucket, 0) + 1
     return {"runs": len(runs), "late": late, "missed": missed, "overlaps": overlaps,
             "busiest_minute_runs": max(minutes.values(), default=0)}
@@ -179,9 +186,12 @@ def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_m
         "schedule_minutes_min": min(p["minutes"] for p in plan),
         "schedule_minutes_max": max(p["minutes"] for p in plan),
     }
+    # against the daemon's own grid: each site's fire times are its phase plus intervals
+    from daemon.jobs import phase_start
+
+    anchors = {p["name"]: phase_start(p["name"], float(p["every_s"])) for p in plan}
     result.update(analyse([(r[0], _utc(r[1]), _utc(r[2]) if r[2] else None) for r in rows],
-                          every, grace, end,
-                          seconds_per_minute))
+                          every, grace, end, seconds_per_minute, anchors))
     # after the start-up (the first fifth of the bench: imports, migrations, first runs):
     # RSS at the end of the first fifth and at the end; CPU seconds in the second fifth
     # and in the last fifth (windows of the same length)
