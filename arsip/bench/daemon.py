@@ -13,9 +13,7 @@ A daemon that leaks per run shows a ratio well above 1 after a few hundred runs.
 from __future__ import annotations
 
 import http.server
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arsip.bench.daemon_pages import PageHandler
+from arsip.bench.daemon_pages import PageHandler, start_daemon
 from arsip.errors import CommandError, UsageError
 
 COLUMNS = ["runs", "finished", "other_status", "elapsed_s", "runs_per_min", "rss_start_mb",
@@ -89,16 +87,7 @@ def bench(runs: int, sites: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-") as tmp:
         work = Path(tmp)
-        (work / "arsip.toml").write_text(_config(url, sites), encoding="utf-8")
-        db_url = f"sqlite:///{work / 'arsip.db'}"
-        env = dict(os.environ, ARSIP_CONFIG=str(work / "arsip.toml"), ARSIP_DATABASE_URL=db_url)
-        log_path = work / "daemon.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "arsip", "daemon", "--log-level", "WARNING"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=work,
-            )
+        proc, db_url, log_path = start_daemon(work, _config(url, sites))
         engine = None
         try:
             daemon = psutil.Process(proc.pid)

@@ -1,9 +1,14 @@
 """The small news site the daemon benchmarks crawl: a home page and two articles, served from
-memory on a loopback address (one server per site in the schedule bench)."""
+memory on a loopback address (one server per site in the schedule bench); and the daemon
+they run, started on a config in a work folder."""
 
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 PAGES = {
@@ -36,3 +41,17 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def start_daemon(work: Path, config: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``arsip daemon`` on ``config`` (written to ``work/arsip.toml``) and an SQLite archive
+    in ``work``: (the process, the archive's URL, its log file)."""
+    (work / "arsip.toml").write_text(config, encoding="utf-8")
+    db_url = f"sqlite:///{work / 'arsip.db'}"
+    env = dict(os.environ, ARSIP_CONFIG=str(work / "arsip.toml"), ARSIP_DATABASE_URL=db_url)
+    log_path = work / "daemon.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "arsip", "daemon", "--log-level", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=work)
+    return proc, db_url, log_path

@@ -23,11 +23,8 @@ crawl children.
 from __future__ import annotations
 
 import http.server
-import os
 import random
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from arsip.bench.daemon_pages import PageHandler
+from arsip.bench.daemon_pages import PageHandler, start_daemon
 from arsip.errors import CommandError
 
 COLUMNS = ["sites", "max_parallel", "scheduled_minutes", "seconds_per_minute", "runs",
@@ -136,15 +133,7 @@ def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_m
     duration = scheduled_minutes * seconds_per_minute
     with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-sites-") as tmp:
         work = Path(tmp)
-        (work / "arsip.toml").write_text(_config(plan, max_parallel, grace), encoding="utf-8")
-        db_url = f"sqlite:///{work / 'arsip.db'}"
-        env = dict(os.environ, ARSIP_CONFIG=str(work / "arsip.toml"), ARSIP_DATABASE_URL=db_url)
-        log_path = work / "daemon.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "arsip", "daemon", "--log-level", "WARNING"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=work)
+        proc, db_url, log_path = start_daemon(work, _config(plan, max_parallel, grace))
         engine = None
         try:
             daemon = psutil.Process(proc.pid)
