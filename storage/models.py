@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -144,8 +145,12 @@ class Article(Base):
 
     # per-site counts, near-duplicates and first/last publication off an index
     # (storage.queries.site_stats; migration 0004)
+    # ... and the near-duplicates' ids alone (search leaves them out: migration 0006)
     __table_args__ = (
         Index("ix_articles_site_stats", "site_id", "published", "duplicate_of_id"),
+        Index("ix_articles_duplicates", "id",
+              sqlite_where=text("duplicate_of_id IS NOT NULL"),
+              postgresql_where=text("duplicate_of_id IS NOT NULL")),
     )
 
 
