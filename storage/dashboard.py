@@ -44,15 +44,17 @@ def site_names(session: Session) -> list[str]:
 
 def articles_per_day(session: Session, *, days: int = 90,
                      today: date | None = None) -> dict[str, dict[date, int]]:
-    """{site: {day: articles first archived that day}} over the last ``days`` days (UTC)."""
+    """{site: {day: articles first archived that day}} over the last ``days`` days (UTC),
+    today included; days after today (a clock set wrong) are left out."""
     today = today or utcnow().date()
     first_day = today - timedelta(days=days - 1)
     since = datetime(first_day.year, first_day.month, first_day.day)
+    until = datetime(today.year, today.month, today.day) + timedelta(days=1)
     day = func.date(Article.first_seen)
     rows = session.execute(
         select(Site.name, day, func.count())
         .join(Site, Site.id == Article.site_id)
-        .where(Article.first_seen >= since)
+        .where(Article.first_seen >= since, Article.first_seen < until)
         .group_by(Site.name, day)
     ).all()
     result: dict[str, dict[date, int]] = {}

@@ -86,9 +86,8 @@ class ArchiveFactory:
             content_hash=hashlib.sha256(body.encode()).hexdigest(),
             duplicate_of_id=duplicate_of.id if duplicate_of is not None else None,
             similarity=0.9 if duplicate_of is not None else None,
-            first_seen=BASE_TIME + timedelta(days=n, hours=1),
-            last_seen=BASE_TIME + timedelta(days=n, hours=2),
-            **extra,
+            **{"first_seen": BASE_TIME + timedelta(days=n, hours=1),
+               "last_seen": BASE_TIME + timedelta(days=n, hours=2), **extra},
         )
         self.session.add(article)
         self.session.flush()

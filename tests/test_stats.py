@@ -81,3 +81,26 @@ def test_cli_stats_formats(cli: Any, archive: None) -> None:
     assert "archive size on disk:" in table
     result = cli("stats", "--site", "nowhere")
     assert result.returncode == 1 and "no site named" in result.stderr
+
+
+def test_articles_per_day_counts_the_window_only(engine: Any) -> None:
+    # the sites chart's figures: the last N days, today included, nothing after today
+    from datetime import date
+
+    from storage.dashboard import articles_per_day
+
+    today = date(2026, 3, 10)
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        for n, seen in enumerate([datetime(2026, 3, 10, 23, 59, tzinfo=UTC),
+                                  datetime(2026, 3, 10, 0, 0, tzinfo=UTC),
+                                  datetime(2026, 3, 8, 12, 0, tzinfo=UTC),
+                                  datetime(2026, 3, 1, 0, 0, tzinfo=UTC),  # the first day
+                                  datetime(2026, 2, 28, 23, 59, tzinfo=UTC),  # before it
+                                  datetime(2026, 3, 11, 0, 0, tzinfo=UTC),  # tomorrow
+                                  datetime(2031, 1, 1, tzinfo=UTC)]):  # a clock gone wrong
+            f.article(title=f"T{n}", body=filler(20, n), site="kompas", first_seen=seen)
+        s.commit()
+        counts = articles_per_day(s, days=10, today=today)
+    assert counts == {"kompas": {date(2026, 3, 10): 2, date(2026, 3, 8): 1,
+                                 date(2026, 3, 1): 1}}

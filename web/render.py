@@ -54,7 +54,10 @@ def archive_path(url: str) -> str:
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("web", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True,
+                      # the templates are the installed package's: not looked at again on
+                      # every render (a stat per template and request)
+                      auto_reload=False)
     env.filters.update(href=safe_href, marked=marked, when=when, archive_path=archive_path)
     return env
 
