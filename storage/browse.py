@@ -30,10 +30,11 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from storage import pg_newest
 from storage.filters import ArticleFilter
 from storage.models import Article, UTCDateTime
 from storage.query_parser import Query, to_fts5, to_tsquery
-from storage.search import CANDIDATES, SearchHit, hits_of, rank
+from storage.search import CANDIDATES, SearchHit, hits_of, pg_plan_newest, rank
 
 ORDERS = ("newest", "published", "relevance")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,15 +72,16 @@ def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
         params.update(match=to_fts5(query), n=limit)
     elif dialect == "postgresql":
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        session.execute(text("SET LOCAL jit = off"))
         where, params, binds = filters.sql(session)
         if before is not None:
             where.append("a.id < :before")
             params["before"] = before
-        sql = ("SELECT a.id FROM articles AS a "
-               "WHERE a.search_vector @@ to_tsquery('simple', :q)"
-               + "".join(f" AND {w}" for w in where)
-               + " ORDER BY a.id DESC LIMIT :n")
-        params.update(q=to_tsquery(query), n=limit)
+        tsquery = to_tsquery(query)
+        return pg_newest.newest(
+            session, pg_plan_newest(session, query, tsquery, limit), vector="a.search_vector",
+            tsquery=tsquery, k=limit, conditions="".join(f" AND {w}" for w in where),
+            params=params, binds=binds, below=before)
     else:
         raise NotImplementedError(f"no full-text search on {dialect}")
     return list(session.execute(text(sql).bindparams(*binds), params).scalars())

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from storage import pg_newest
 from storage.filters import ArticleFilter
 from storage.models import UTCDateTime
 from storage.query_parser import (
@@ -56,10 +57,6 @@ TITLE_WEIGHT = 10.0  # FTS5 bm25 column weight of the title (the body has 1.0)
 HIGHLIGHT = ("**", "**")
 SNIPPET_CHARS = 200
 # must be the expression of the second column of ix_articles_search_vector (migration 0002)
-PG_COMMON_SHARE = 0.05  # above this estimated share of articles, a term is "common"
-# a walk down the primary key tests about k / share rows, a bitmap of the matches visits
-# share * N of them, each for about this much less (both measured at a million articles)
-PG_WALK_COST = 1.5
 PG_TITLE_VECTOR = "to_tsvector('simple'::regconfig, coalesce(a.title, ''))"
 
 _WORD = re.compile(r"[^\W_]+")
@@ -209,88 +206,42 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     session.execute(text("SET LOCAL jit = off"))
     where, params, binds = filters.sql(session)
     conditions = "".join(f" AND {w}" for w in where)
-    positive = Query(clauses=query.clauses)
-    params.update(q=to_tsquery(query), qt=to_tsquery(positive), k=candidates, n=limit)
-    # The newest matches of a rare term: a bitmap of the GIN index, then the top ids
-    # ("a.id + 0" keeps the planner from walking the primary key backwards and testing
-    # every row, which took a second for rare terms). Of a common term: walking the
-    # primary key backwards stops after about k / share rows, where the bitmap would visit
-    # every match. The planner's own estimate (tsvector statistics) tells which; the same
-    # for the title candidates by the titles' own share (a prefix such as "ber*" is in half
-    # the titles: a bitmap of them took 2.5 s at a million articles).
-    # A phrase's estimate is its words' (the statistics know no positions): two common
-    # words seldom side by side would make a walk test the whole table, so a phrase is
-    # weighed as before (a walk only when its words are common).
-    total = _pg_articles(session)
-    weigh = not any(len(t.words) > 1 for t in query.positive_terms())
-    walk = _pg_walk(_pg_share(session, params["q"], total), total, candidates, weigh)
-    title_walk = _pg_walk(_pg_share(session, params["qt"], total, PG_TITLE_VECTOR), total,
-                          candidates, weigh)
-    bitmap_sql = (
-        "(SELECT a.id FROM articles AS a WHERE {vector} @@ to_tsquery('simple', {param})"
-        + "{extra}" + conditions + " ORDER BY a.id + 0 DESC LIMIT :k)"
-    )
-    # the walk: the filters first, row by row down the primary key, the match only on the
-    # rows they pass (OFFSET 0 keeps the planner from merging the two): testing a match
-    # reads the row's vector out of TOAST, 45,000 times for a common word of one author
-    walk_sql = (
-        "(SELECT w.id FROM (SELECT a.id, {vector} AS v, a.search_vector AS body_v "
-        "FROM articles AS a WHERE true"
-        + conditions + " ORDER BY a.id DESC OFFSET 0) AS w "
-        "WHERE w.v @@ to_tsquery('simple', {param}){extra} LIMIT :k)"
-    )
-
-    def candidate_sql(vector: str, param: str, walk: bool, extra: str) -> str:
-        return (walk_sql if walk else bitmap_sql).format(vector=vector, param=param,
-                                                          extra=extra)
-
-    # the title candidates match the positive part in the title; the exclusions (if any)
-    # are tested on those few rows. Every candidate then matches the whole query, so the
-    # ranking needs no second @@ (which made the planner scan the table).
-    excluded = " AND a.search_vector @@ to_tsquery('simple', :q)" if query.excluded else ""
-    sql = (
-        "WITH cand AS ("
-        + candidate_sql("a.search_vector", ":q", walk, "")
-        + " UNION "
-        + candidate_sql(PG_TITLE_VECTOR, ":qt", title_walk,
-                        excluded.replace("a.search_vector", "w.body_v") if title_walk
-                        else excluded)
-        + ") SELECT a.id, "
-        "ts_rank(a.search_vector, to_tsquery('simple', :q), 1) AS rank "
-        "FROM cand JOIN articles AS a ON a.id = cand.id "
-        "ORDER BY rank DESC, a.id DESC LIMIT :n"
-    )
-    ranked = session.execute(text(sql).bindparams(*binds), params).all()
+    q, qt = to_tsquery(query), to_tsquery(Query(clauses=query.clauses))
+    # the newest matches of the query, and the newest whose title holds its positive part
+    # (storage.pg_newest: walk, slice or bitmap by the planner's estimate of their share;
+    # a prefix such as "ber*" is in half the titles). The title candidates' exclusions, if
+    # any, are tested on those few rows; every candidate then matches the whole query.
+    total = pg_newest.articles(session)
+    phrase = any(len(t.words) > 1 for t in query.positive_terms())
+    body = pg_newest.newest(
+        session, pg_newest.plan(pg_newest.share(session, q, total), total, candidates,
+                                phrase=phrase),
+        vector="a.search_vector", tsquery=q, k=candidates, conditions=conditions,
+        params=params, binds=binds)
+    excluded = " AND {v} @@ to_tsquery('simple', :q)" if query.excluded else ""
+    titles = pg_newest.newest(
+        session, pg_newest.plan(pg_newest.share(session, qt, total, PG_TITLE_VECTOR), total,
+                                candidates, phrase=phrase),
+        vector=PG_TITLE_VECTOR, tsquery=qt, k=candidates, conditions=conditions,
+        params={**params, "q": q}, binds=binds, walk_extra=excluded.format(v="w.body_v"),
+        bitmap_extra=excluded.format(v="a.search_vector"))
+    ids = sorted(set(body) | set(titles))
+    if not ids:
+        return {}
+    ranked = session.execute(
+        text("SELECT a.id, ts_rank(a.search_vector, to_tsquery('simple', :q), 1) AS rank "
+             "FROM articles AS a WHERE a.id = ANY(CAST(:ids AS bigint[])) "
+             "ORDER BY rank DESC, a.id DESC LIMIT :n"),
+        {"q": q, "ids": ids, "n": limit}).all()
     return {row.id: float(row.rank) for row in ranked}
 
 
-def _pg_articles(session: Session) -> float:
-    total = session.execute(
-        text("SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass")
-    ).scalar_one()
-    return max(float(total or 0), 1.0)
-
-
-def _pg_share(session: Session, tsquery: str, total: float,
-              vector: str = "a.search_vector") -> float:
-    """The planner's estimate of the share of the ``total`` articles whose ``vector``
-    matches ``tsquery`` (0..1+)."""
-    plan = session.execute(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM articles AS a "
-             f"WHERE {vector} @@ to_tsquery('simple', :q)"), {"q": tsquery}
-    ).scalar_one()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return float(plan[0]["Plan"]["Plan Rows"]) / total
-
-
-def _pg_walk(share: float, total: float, candidates: int, weigh: bool = True) -> bool:
-    """How to find the newest ``candidates`` matches of a term in ``share`` of ``total``
-    articles: walking the primary key down (True) for a common term or (``weigh``) when
-    that tests fewer rows than a bitmap of every match visits (weighed by
-    ``PG_WALK_COST``); else a bitmap of the GIN index (False)."""
-    return share >= PG_COMMON_SHARE or (
-        weigh and share * share * total >= PG_WALK_COST * candidates)
+def pg_plan_newest(session: Session, query: Query, tsquery: str, k: int) -> pg_newest.Plan:
+    """How to find the newest ``k`` matches of ``query`` (as ``tsquery``): the plan
+    :func:`rank` makes for its candidates, for callers listing matches newest first."""
+    total = pg_newest.articles(session)
+    phrase = any(len(t.words) > 1 for t in query.positive_terms())
+    return pg_newest.plan(pg_newest.share(session, tsquery, total), total, k, phrase=phrase)
 
 
 # --- snippets -----------------------------------------------------------------------------

@@ -58,6 +58,16 @@ def test_bench_query_keeps_its_postgresql_database_for_the_next_run(cli: Any) ->
         first = cli(*args, timeout=600)
         assert first.returncode == 0, first.stderr
         assert json.loads(first.stdout)["build_s"] is not None
+        # the bulk load re-created the indexes with the statistics targets of migration
+        # 0006 (search plans by the terms' estimated shares)
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name) as conn:
+            targets = conn.execute(
+                "SELECT attstattarget FROM pg_attribute WHERE (attrelid, attname) IN "
+                "(('articles'::regclass, 'search_vector'), "
+                "('ix_articles_search_vector'::regclass, 'to_tsvector'))").fetchall()
+        assert sorted(t for (t,) in targets) == [1000, 1000]
         again = cli(*args, timeout=600)  # reused: not built again
         assert again.returncode == 0, again.stderr
         data = json.loads(again.stdout)

@@ -306,22 +306,60 @@ def test_migration_down_and_up_rebuilds_the_index(engine: Any) -> None:
         assert set(ids(search(s, "panen"))) == {kept, later}
 
 
-def test_postgresql_candidates_walk_or_bitmap_by_estimated_cost() -> None:
-    """How PostgreSQL finds a term's newest matches (``storage.search._pg_walk``): a walk
-    down the primary key for a common term, and, at a million articles, also for a term in
-    a few percent of them (a bitmap would visit tens of thousands of rows); a bitmap for a
-    rare term, and for a phrase unless its words are common (its estimate is its words':
-    the walk could test the whole table)."""
-    from storage.search import _pg_walk
+def test_postgresql_newest_matches_plan_by_estimated_cost() -> None:
+    """How PostgreSQL finds a term's newest k matches (``storage.pg_newest.plan``): a walk
+    down the primary key for a common term (it stops after about k / share rows); for a
+    term in a few percent of a million articles, a slice of the newest ids (a walk would
+    test tens of thousands of rows, a bitmap visit as many); every match for a rare term,
+    and for any term when the slice would hold the whole archive; a phrase walks only when
+    its words are very common (its estimate is its words', whose share is higher)."""
+    from storage.pg_newest import plan
 
-    assert _pg_walk(0.30, 1e6, 500) is True  # common
-    assert _pg_walk(0.045, 1e6, 500) is True  # "presiden": 45,000 matches at 1M
-    assert _pg_walk(0.045, 1e5, 500) is False  # the same share at 100k: 4,500 rows
-    assert _pg_walk(0.001, 1e6, 500) is False  # rare
-    assert _pg_walk(0.032, 1e6, 500, weigh=False) is False  # a phrase
-    assert _pg_walk(0.2, 1e6, 500, weigh=False) is True
-    # the exhaustive baseline (every match a candidate) walks only for common terms
-    assert _pg_walk(0.045, 1e6, 10**9) is False
+    assert plan(0.52, 1e6, 21).walk and plan(0.52, 1e6, 1001).walk  # "pemerintah"
+    presiden = plan(0.045, 1e6, 1001)  # 45,000 matches
+    assert not presiden.walk and presiden.slice_rows is not None
+    assert 20_000 <= presiden.slice_rows <= 100_000  # about 2k matches' worth of ids
+    assert plan(0.045, 1e6, 21).walk  # 21 of them: some 500 rows walked
+    rare = plan(0.0001, 1e6, 21)
+    assert not rare.walk and rare.slice_rows is None  # all 100 matches
+    assert plan(0.045, 1e4, 500).slice_rows is None  # a small archive: every match
+    assert plan(0.03, 1e6, 21).walk and not plan(0.03, 1e6, 21, phrase=True).walk
+    assert plan(0.6, 1e6, 21, phrase=True).walk
+    # the exhaustive baseline (every match a candidate): a bitmap of them all
+    assert plan(0.045, 1e6, 10**9) == type(rare)(walk=False, slice_rows=None)
+
+
+@pytest.mark.parametrize("how", ["walk", "slice", "bitmap"])
+def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str) -> None:
+    """Whatever the plan, the newest k matches that pass the filters, highest first; a
+    slice holding too few falls back to every match."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plans (ARSIP_TEST_DATABASE_URL)")
+    from storage.pg_newest import Plan, newest
+
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        made = []
+        for n in range(40):
+            word = "langka" if n % 7 == 0 else "biasa"
+            made.append(f.article(title=f"Judul {n}", body=f"{word} {filler(20, n)}",
+                                  site="tempo" if n % 2 else "kompas"))
+        s.commit()
+        ids = [a.id for a in made]
+        plans = {"walk": Plan(walk=True, slice_rows=None),
+                 # a slice of the newest 10 ids holds 1 or 2 "langka": falls back
+                 "slice": Plan(walk=False, slice_rows=10),
+                 "bitmap": Plan(walk=False, slice_rows=None)}
+        where, params, binds = ArticleFilter(site="kompas").sql(s)
+        got = newest(s, plans[how], vector="a.search_vector", tsquery="langka", k=3,
+                     conditions="".join(f" AND {w}" for w in where), params=params,
+                     binds=binds)
+        below = newest(s, plans[how], vector="a.search_vector", tsquery="biasa", k=4,
+                       conditions=" AND a.id < :b", params={"b": ids[30]}, binds=[],
+                       below=ids[30])
+    langka_kompas = [i for n, i in enumerate(ids) if n % 7 == 0 and n % 2 == 0]
+    assert got == sorted(langka_kompas, reverse=True)[:3]
+    assert below == [i for n, i in reversed(list(enumerate(ids[:30]))) if n % 7][:4]
 
 
 @pytest.mark.parametrize(("q", "body", "marked"), [

@@ -109,6 +109,11 @@ def _pg_bulk(conn: Any, log: Any) -> Iterator[None]:
         "JOIN pg_index AS x ON x.indexrelid = c.oid "
         "WHERE i.schemaname = current_schema() AND i.tablename = ANY(%(t)s) "
         "AND NOT x.indisunique AND NOT x.indisprimary", {"t": list(TABLES)}).all()
+    # statistics targets set on index columns (migration 0006) go with the index: kept
+    targets = sql(
+        "SELECT c.relname, a.attnum, a.attstattarget FROM pg_attribute AS a "
+        "JOIN pg_class AS c ON c.oid = a.attrelid WHERE c.relname = ANY(%(n)s) "
+        "AND a.attstattarget > 0", {"n": [name for name, _ in saved]}).all()
     sql("SET synchronous_commit = off")
     for name, _ in saved:
         sql(f'DROP INDEX "{name}"')
@@ -122,6 +127,8 @@ def _pg_bulk(conn: Any, log: Any) -> Iterator[None]:
         sql("SET maintenance_work_mem = '256MB'")
         for _, definition in saved:
             sql(definition)
+        for name, column, target in targets:
+            sql(f'ALTER INDEX "{name}" ALTER COLUMN {int(column)} SET STATISTICS {int(target)}')
         conn.commit()
         sql("RESET maintenance_work_mem")
         sql("RESET synchronous_commit")
