@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,32 @@ def test_sizes_separated_by_spaces_and_ratio_largest_smallest() -> None:
     # the archive's bytes an article: a body of a few KB with its indexes, signature and
     # bands (a page of SQLite at least)
     assert all(4096 <= row["bytes_per_article"] < 200_000 for row in out["sizes"])
+
+
+def test_largest_size_in_a_kept_file_reused_next_time(tmp_path: Any) -> None:
+    import sqlite3
+
+    kept = tmp_path / "dedup-large.db"
+    args = ("bench", "dedup", "--skip-quality", "--sizes", "30", "120", "--batch", "5",
+            "--sqlite-file", str(kept), "--format", "json")
+
+    def articles() -> int:
+        with sqlite3.connect(kept) as conn:
+            return int(conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert [row["archive"] for row in out["sizes"]] == [30, 120]
+    assert articles() == 120 + 3 * 5  # filled to the size, then the measured batches
+    assert out["cpu_ratio_largest_smallest"] > 0
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    out = json.loads(again.stdout)
+    assert articles() == 120 + 2 * 3 * 5  # not filled again: only the new batches
+    # near-copies of the reused archive's own bodies were made and found
+    assert out["sizes"][-1]["outcomes"].get("near_duplicate", 0) >= 1
+    assert sum(out["sizes"][-1]["outcomes"].values()) == 3 * 5
 
 
 def test_quality_bar_on_every_corpus_folder() -> None:

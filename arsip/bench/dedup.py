@@ -15,12 +15,16 @@ so candidates are verified too) goes through the real store path (``store_page``
 transaction, a savepoint per article, as the pipeline does). Prints
 ``sizes: [{archive, ms_per_article}]``, ``ratio_100k_1k`` and ``ratio_largest_smallest``
 (both the largest size's cost over the smallest's; 100k over 1k with the default sizes;
-goal <= 2). ``--sizes`` takes numbers separated by spaces or commas. Nothing of the archive is
-loaded into memory: the process's peak RSS is printed too.
+goal <= 2), and ``cpu_ratio_largest_smallest``, the same in this process's CPU time (less
+disturbed by a busy machine). ``--sizes`` takes numbers separated by spaces or commas.
+``--sqlite-file F`` measures the largest size in F and keeps it: a next run fills it only
+up to the size (a million articles take about 15 minutes to build). Nothing of the archive
+is loaded into memory: the process's peak RSS is printed too.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import resource
 import statistics
@@ -52,6 +56,9 @@ def register(sub: Any, common: Any) -> None:
                    help="near-duplicate threshold (default: the archive's default)")
     p.add_argument("--skip-scaling", action="store_true", help="only the quality part")
     p.add_argument("--skip-quality", action="store_true", help="only the scaling part")
+    p.add_argument("--sqlite-file", metavar="F",
+                   help="measure the largest size in this SQLite file and keep it; a next "
+                        "run fills it only up to the size (default: a temporary archive)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default table)")
@@ -98,7 +105,7 @@ def run(args: Any) -> int:
             raise CommandError(f"no corpus with ground-truth.json at {where}")
         result.update(quality(folders, threshold, args.seed))
     if not args.skip_scaling:
-        result.update(scaling(sizes, args.batch, threshold, args.seed))
+        result.update(scaling(sizes, args.batch, threshold, args.seed, args.sqlite_file))
     result["peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["goals"] = {k: v for k, v in GOALS.items() if k in result}
@@ -245,77 +252,124 @@ def _fill_chunks(conn: Any, site_id: int, start: int, stop: int, chunk: int, gen
             conn.commit()
 
 
-def scaling(sizes: list[int], batch: int, threshold: float, seed: int) -> dict[str, Any]:
+def scaling(sizes: list[int], batch: int, threshold: float, seed: int,
+            largest_file: str | None = None) -> dict[str, Any]:
+    """The write path's cost at each of ``sizes``, in one temporary archive grown from size
+    to size; ``largest_file``: the largest size in that SQLite file instead, kept, and on a
+    next run filled only up to the size (a million articles take 15 minutes to build)."""
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from crawler.dedup import fingerprint
-    from storage.archive import ArchivedPage, store_page
-    from storage.engine import open_archive
     from storage.models import Article
-    from storage.runs import ensure_site
 
     gen = _Bodies(seed)
-    kept: list[str] = []
     out: list[dict[str, Any]] = []
+    build_s = 0.0
     with tempfile.TemporaryDirectory(prefix="arsip-bench-dedup-") as tmp:
-        engine = open_archive(f"sqlite:///{tmp}/bench.db")
+        archive = _Archive(Path(tmp) / "bench.db")
+        kept_archive = _Archive(Path(largest_file).resolve()) if largest_file else None
         try:
-            with Session(engine) as session, session.begin():
-                site_id = ensure_site(session, "bench")
-            filled = 0
-            next_id = 10_000_000  # ids of the measured articles, apart from the bulk ones
-            build_s = 0.0
             for size in sizes:
+                where = kept_archive if kept_archive and size == sizes[-1] else archive
                 started = time.perf_counter()
-                with Session(engine) as session:
+                with Session(where.engine) as session:
                     filled = session.execute(select(func.count(Article.id))).scalar_one()
                 if size > filled:
-                    _bulk_fill(engine, site_id, filled, size, gen, kept)
+                    _bulk_fill(where.engine, where.site_id, filled, size, gen, where.kept)
+                elif not where.kept:
+                    where.kept.extend(_sample_bodies(where.engine))
                 build_s += time.perf_counter() - started
-                # REPEATS batches (the median is kept: the machine may be shared); the
-                # fingerprints are made before timing (the extraction workers' job); a fifth
-                # of the new articles are near-copies of archived ones
-                timings = []
-                outcomes: dict[str, int] = {}
-                for _ in range(REPEATS):
-                    pages = []
-                    for j in range(batch):
-                        body = gen.near_copy(gen.rng.choice(kept)) if kept and j % 5 == 0 \
-                            else gen.body()
-                        next_id += 1
-                        url = f"https://bench.example/baru/{next_id}"
-                        pages.append(ArchivedPage(url=url, canonical_url=url, title="baru",
-                                                  body=body, fingerprint=fingerprint(body),
-                                                  raw_body=body.encode()))
-                    started = time.perf_counter()
-                    with Session(engine) as session, session.begin():
-                        for page in pages:
-                            with session.begin_nested():
-                                res = store_page(session, site_id, page,
-                                                 near_threshold=threshold)
-                            outcomes[res.outcome] = outcomes.get(res.outcome, 0) + 1
-                    timings.append((time.perf_counter() - started) * 1000 / batch)
-                # the archive's bytes an article at this size: text, indexes, URLs, the
-                # MinHash signature and its 32 LSH bands (no raw pages: bench bodies)
-                files = [Path(tmp) / name for name in ("bench.db", "bench.db-wal")]
-                stored = sum(f.stat().st_size for f in files if f.exists())
-                with Session(engine) as session:
-                    count = session.execute(select(func.count(Article.id))).scalar_one()
-                out.append({"archive": size,
-                            "ms_per_article": round(statistics.median(timings), 3),
-                            "outcomes": outcomes,
-                            "bytes_per_article": round(stored / max(count, 1))})
-                print(f"bench dedup: archive {size}: {out[-1]['ms_per_article']} ms/article",
-                      file=sys.stderr, flush=True)
+                out.append(where.measure(size, batch, threshold, gen))
+                print(f"bench dedup: archive {size}: {out[-1]['ms_per_article']} ms/article "
+                      f"({out[-1]['cpu_ms_per_article']} ms CPU)", file=sys.stderr, flush=True)
         finally:
-            engine.dispose()
+            archive.engine.dispose()
+            if kept_archive:
+                kept_archive.engine.dispose()
     first, last = out[0]["ms_per_article"], out[-1]["ms_per_article"]
     ratio = round(last / first, 3) if first else None
+    cpu_first, cpu_last = out[0]["cpu_ms_per_article"], out[-1]["cpu_ms_per_article"]
     # ratio_100k_1k: the historical name (it is the largest over the smallest size too)
     return {"sizes": out, "ratio_100k_1k": ratio, "ratio_largest_smallest": ratio,
+            # the same in this process's CPU time: less disturbed by a busy machine
+            "cpu_ratio_largest_smallest": round(cpu_last / cpu_first, 3) if cpu_first else None,
             "build_s": round(build_s, 1),
             "build_articles_per_s": round(sizes[-1] / build_s, 1) if build_s else None}
+
+
+class _Archive:
+    """A bench archive (the real schema and engine) and the bodies its near-copies copy."""
+
+    def __init__(self, path: Path) -> None:
+        from sqlalchemy.orm import Session
+
+        from storage.engine import open_archive
+        from storage.runs import ensure_site
+
+        self.path = path
+        self.engine = open_archive(f"sqlite:///{path}")
+        with Session(self.engine) as session, session.begin():
+            self.site_id = ensure_site(session, "bench")
+        self.kept: list[str] = []
+        self.next_id = 10_000_000  # ids of the measured articles' URLs, apart from the bulk
+
+    def measure(self, size: int, batch: int, threshold: float, gen: _Bodies) -> dict[str, Any]:
+        """REPEATS batches (the median is kept: the machine may be shared); the fingerprints
+        are made before timing (the extraction workers' job); a fifth of the new articles
+        are near-copies of archived ones."""
+        from sqlalchemy import func, select
+        from sqlalchemy.orm import Session
+
+        from crawler.dedup import fingerprint
+        from storage.archive import ArchivedPage, store_page
+        from storage.models import Article
+
+        timings: list[float] = []
+        cpu: list[float] = []
+        outcomes: dict[str, int] = {}
+        with Session(self.engine) as session:
+            self.next_id = max(self.next_id, session.execute(
+                select(func.count(Article.id))).scalar_one() + 10_000_000)
+        for _ in range(REPEATS):
+            pages = []
+            for j in range(batch):
+                body = gen.near_copy(gen.rng.choice(self.kept)) if self.kept and j % 5 == 0 \
+                    else gen.body()
+                self.next_id += 1
+                url = f"https://bench.example/baru/{self.next_id}-{gen.rng.random():.8f}"
+                pages.append(ArchivedPage(url=url, canonical_url=url, title="baru", body=body,
+                                          fingerprint=fingerprint(body),
+                                          raw_body=body.encode()))
+            started, cpu_started = time.perf_counter(), time.process_time()
+            with Session(self.engine) as session, session.begin():
+                for page in pages:
+                    with session.begin_nested():
+                        res = store_page(session, self.site_id, page, near_threshold=threshold)
+                    outcomes[res.outcome] = outcomes.get(res.outcome, 0) + 1
+            timings.append((time.perf_counter() - started) * 1000 / batch)
+            cpu.append((time.process_time() - cpu_started) * 1000 / batch)
+        # the archive's bytes an article at this size: text, indexes, URLs, the MinHash
+        # signature and its 32 LSH bands (no raw pages: bench bodies)
+        files = [self.path, self.path.with_name(self.path.name + "-wal")]
+        stored = sum(f.stat().st_size for f in files if f.exists())
+        with Session(self.engine) as session:
+            count = session.execute(select(func.count(Article.id))).scalar_one()
+        return {"archive": size, "ms_per_article": round(statistics.median(timings), 3),
+                "cpu_ms_per_article": round(statistics.median(cpu), 3),
+                "outcomes": outcomes, "bytes_per_article": round(stored / max(count, 1))}
+
+
+def _sample_bodies(engine: Any) -> list[str]:
+    """Up to 500 bodies of a reused archive, spread over it: the originals of near-copies."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        top = conn.execute(text("SELECT coalesce(max(id), 0) FROM articles")).scalar_one()
+        step = max(1, top // 500)
+        return [str(b) for b in conn.execute(
+            text("SELECT body FROM articles WHERE id IN "
+                 "(SELECT value FROM json_each(:ids))"),
+            {"ids": json.dumps(list(range(1, top + 1, step))[:500])}).scalars()]
 
 
 def _print_table(result: dict[str, Any]) -> None:
