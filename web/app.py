@@ -7,6 +7,7 @@ database calls (SQLAlchemy sessions on a read-only engine) never block the event
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,8 @@ from web.security import SecurityHeaders
 from web.state import WebState
 
 logger = logging.getLogger(__name__)
+# what `arsip serve --workers N` tells its worker processes (``from_environment``)
+WORKER_ENV = {"secret": "ARSIP_SERVE_SECRET", "hosts": "ARSIP_SERVE_ALLOWED_HOSTS"}
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -104,3 +107,17 @@ def create_app(database_url: str | None = None, *, engine: Engine | None = None,
     app.state.arsip = state
     app.state.metrics_registry = registry_for(state.read)
     return app
+
+
+def from_environment() -> Starlette:
+    """The app of one of ``arsip serve --workers N``'s processes, made from what the command
+    put in the environment: the archive (``ARSIP_DATABASE_URL``), the API token
+    (``ARSIP_API_TOKEN``), the `next` tokens' key and the Host names accepted (shared by
+    every worker, so that a page's `next` link works whichever worker answers it)."""
+    from web.state import token_from
+
+    secret = os.environ.get(WORKER_ENV["secret"])
+    hosts = os.environ.get(WORKER_ENV["hosts"])
+    return create_app(os.environ.get("ARSIP_DATABASE_URL"), token=token_from(None),
+                      secret=bytes.fromhex(secret) if secret else None,
+                      allowed_hosts=hosts.split(",") if hosts else None)

@@ -51,6 +51,8 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--writer", choices=["crawl", "store"], default="crawl",
                    help="what writes meanwhile: a crawl of the synthetic site (default) or a "
                         "thread storing articles")
+    p.add_argument("--server-workers", type=int, default=1, metavar="N",
+                   help="`arsip serve --workers N`: server processes (default 1)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default table)")
@@ -271,9 +273,10 @@ def load(base: str, clients: int, duration: float, n: int, queries: list[str],
     return times, errors, sum(len(v) for v in times.values()) + len(errors)
 
 
-def start_server(url: str, folder: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(url: str, folder: str, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arsip", "serve", "--port", "0"], cwd=folder, text=True,
+        [sys.executable, "-m", "arsip", "serve", "--port", "0", "--workers", str(workers)],
+        cwd=folder, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "ARSIP_DATABASE_URL": url})
     assert proc.stdout is not None
@@ -294,6 +297,8 @@ def run(args: Any) -> int:
 
     if args.articles < 10:
         raise UsageError("--articles must be at least 10")
+    if not 1 <= args.server_workers <= 64:
+        raise UsageError("--server-workers must be between 1 and 64")
     if not 1 <= args.clients <= 256:
         raise UsageError("--clients must be between 1 and 256")
     if not 1 <= args.duration <= 3600:
@@ -313,14 +318,15 @@ def run(args: Any) -> int:
                    f"{PLACED[120]} {PLACED[400]}", f'"{vocab[1]} {vocab[2]}"',
                    f"{vocab[800][:4]}*", f"{PLACED[2500]} OR {PLACED[6000]}"]
         before = site_names_of(target)
-        proc, base = start_server(target, tmp)
+        proc, base = start_server(target, tmp, args.server_workers)
         writer: Writer | CrawlWriter = Writer(target, args.seed) if args.writer == "store" \
             else CrawlWriter(target, args.seed, tmp)
         try:
             with TreeSampler(proc.pid) as sampler:
                 import httpx
 
-                httpx.get(base + "/healthz", timeout=30)  # the first connection, warmed
+                for _ in range(2 * args.server_workers):  # every worker up and warmed
+                    httpx.get(base + "/healthz", timeout=30)
                 writer.start()
                 log(f"{args.clients} clients for {args.duration:g} s against {base}")
                 started = time.perf_counter()
@@ -345,7 +351,8 @@ def run(args: Any) -> int:
             remove_written(target, before)
     result: dict[str, Any] = {
         "backend": backend, "database": where, "articles": args.articles,
-        "clients": args.clients, "duration_s": round(elapsed, 1),
+        "clients": args.clients, "server_workers": args.server_workers,
+        "duration_s": round(elapsed, 1),
         "build_s": built["build_s"],
     }
     for kind in KINDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -9,6 +10,7 @@ from arsip.argtypes import non_negative_int
 from arsip.errors import UsageError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+MAX_WORKERS = 64
 
 
 def register(sub: Any, common: Any) -> None:
@@ -24,37 +26,65 @@ def register(sub: Any, common: Any) -> None:
                    help="port (default 8080; 0 picks a free one)")
     p.add_argument("--token-file", metavar="F",
                    help="file whose first line is the API token for write actions")
+    p.add_argument("--workers", type=non_negative_int, default=1, metavar="N",
+                   help="server processes sharing the port (default 1); one process runs "
+                        "Python on one core at a time, so a busy view on a machine with "
+                        "cores to spare answers sooner with 2 or more")
     p.set_defaults(func=run)
 
 
 def run(args: Any) -> int:
+    import secrets
+
     import uvicorn
 
     from arsip.commands._common import database_url, settings
-    from web.app import create_app
+    from web.app import WORKER_ENV, create_app
     from web.state import token_from
 
     if args.port > 65535:
         raise UsageError(f"--port must be at most 65535, not {args.port}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers must be between 1 and {MAX_WORKERS}, not {args.workers}")
     try:
         token = token_from(args.token_file)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     cfg = settings()
+    url = database_url(cfg)
     # bound to loopback: only loopback names in the Host header (no DNS rebinding)
-    loopback = args.host in LOOPBACK
-    app = create_app(database_url(cfg), token=token, config_loader=lambda: cfg,
-                     allowed_hosts=list(LOOPBACK) if loopback else None)
+    hosts = list(LOOPBACK) if args.host in LOOPBACK else None
+    # one key for the search pages' `next` tokens, whichever process made or reads them
+    secret = secrets.token_bytes(32)
+    # made here first, also with workers: a missing archive is this command's one-line error
+    app = create_app(url, token=token, secret=secret, config_loader=lambda: cfg,
+                     allowed_hosts=hosts)
     sock = listen_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     writes = "enabled (bearer token)" if token else "disabled (no token)"
-    print(f"arsip: serving the archive at http://{shown}:{port}/ (write actions {writes}; "
-          "Ctrl-C stops)", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            server_header=False)
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    processes = f"{args.workers} processes; " if args.workers > 1 else ""
+    print(f"arsip: serving the archive at http://{shown}:{port}/ ({processes}write actions "
+          f"{writes}; Ctrl-C stops)", flush=True)
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
+                               "server_header": False}
+    if args.workers == 1:
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+    else:
+        from uvicorn.supervisors import Multiprocess
+
+        app.state.arsip.close()
+        # the workers are started afresh (spawned): they make the same app from what this
+        # process puts in their environment (web.app.from_environment)
+        os.environ.update({WORKER_ENV["secret"]: secret.hex(),
+                           WORKER_ENV["hosts"]: ",".join(hosts or [])})
+        if url is not None:
+            os.environ["ARSIP_DATABASE_URL"] = url
+        if token is not None:
+            os.environ["ARSIP_API_TOKEN"] = token
+        config = uvicorn.Config("web.app:from_environment", factory=True,
+                                workers=args.workers, **options)
+        Multiprocess(config, sockets=[sock]).run()
     sys.stdout.flush()
     return 0
 

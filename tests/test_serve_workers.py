@@ -1,0 +1,107 @@
+"""`arsip serve --workers N`: N server processes on one port, answering as one server."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.archive_factory import ArchiveFactory, filler
+
+SITE = '''
+[[sites]]
+name = "kompas"
+start_urls = ["https://kompas.example/"]
+every = "1h"
+'''
+
+
+def children_of(pid: int) -> list[int]:
+    """The worker processes started by ``pid`` (not multiprocessing's resource tracker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def server(engine: Any, database_url: str, tmp_path: Path) -> Any:
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        for n in range(12):
+            f.article(title=f"Kazakhstan {n}", body=f"kazakhstan {filler(20, n)}",
+                      site="kompas")
+        s.commit()
+    (tmp_path / "arsip.toml").write_text(SITE)
+    (tmp_path / "token").write_text("rahasia\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arsip", "serve", "--port", "0", "--workers", "2",
+         "--token-file", "token"], cwd=tmp_path, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "ARSIP_DATABASE_URL": database_url})
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match and "2 processes" in line, line + (proc.stderr.read() if proc.stderr else "")
+        base = match.group(0)
+        deadline = time.monotonic() + 60
+        while len(children_of(proc.pid)) < 2 or not _answers(base):
+            assert proc.poll() is None and time.monotonic() < deadline, "workers did not start"
+            time.sleep(0.2)
+        yield proc, base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(base + "/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_workers_answer_as_one_server(server: Any) -> None:
+    proc, base = server
+    assert len(children_of(proc.pid)) == 2
+    first = httpx.get(base + "/api/search", params={"q": "kazakhstan", "limit": 5}).json()
+    assert len(first["results"]) == 5 and first["next"]
+    # the next page's token is good whichever worker reads it (a fresh connection each
+    # time: the kernel hands connections to both processes)
+    pages = [httpx.get(base + "/api/search",
+                       params={"q": "kazakhstan", "limit": 5, "next": first["next"]})
+             for _ in range(12)]
+    assert {p.status_code for p in pages} == {200}
+    assert len({tuple(r["id"] for r in p.json()["results"]) for p in pages}) == 1
+    # the settings reached every worker: loopback names only, the token, the sites
+    assert httpx.get(base + "/healthz", headers={"Host": "rebound.example"}).status_code == 400
+    runs = [httpx.post(base + "/api/sites/kompas/run",
+                       headers={"Authorization": "Bearer rahasia"}) for _ in range(6)]
+    assert {r.status_code for r in runs} == {409}  # accepted; no daemon is running
+    assert httpx.post(base + "/api/sites/kompas/run").status_code == 401
+
+
+def test_workers_is_checked(cli: Any, database_url: str) -> None:
+    res = cli("serve", "--workers", "0")
+    assert res.returncode == 2 and "--workers" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
