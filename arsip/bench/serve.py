@@ -167,6 +167,11 @@ class CrawlWriter:
                 tail = fh.read().strip().splitlines()[-1:] or ["?"]
             self.errors.append(f"crawl exited with {self.crawl.returncode}: {tail[0][:200]}")
         self.stored = sum(written_articles(self.url, before).values())
+        if not self.stored and self.log is not None and not self.errors:
+            # a crawl that archived nothing says why in its log: its last line, reported
+            with open(self.log.name) as fh:
+                tail = [line for line in fh.read().strip().splitlines() if line.strip()][-1:]
+            self.errors.append(f"the crawl archived nothing: {(tail or ['(no output)'])[0][:200]}")
 
 
 def site_names_of(url: str) -> set[str]:
