@@ -41,13 +41,11 @@ def nodelay_of_accepted(sock: socket.socket) -> int:
 
 def test_accepted_connections_have_nodelay() -> None:
     sock = listen_socket("127.0.0.1", 0)
-    sock.listen()
     assert nodelay_of_accepted(sock) != 0
 
 
 def test_a_taken_port_is_a_usage_error() -> None:
     first = listen_socket("127.0.0.1", 0)
-    first.listen()
     port = first.getsockname()[1]
     try:
         with pytest.raises(UsageError, match=f"cannot listen on 127.0.0.1:{port}"):

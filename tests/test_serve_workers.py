@@ -60,6 +60,8 @@ def server(engine: Any, database_url: str, tmp_path: Path) -> Any:
         match = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert match and "2 processes" in line, line + (proc.stderr.read() if proc.stderr else "")
         base = match.group(0)
+        # the address printed is listening already: the first request waits for a worker
+        assert httpx.get(base + "/healthz", timeout=60).status_code == 200
         deadline = time.monotonic() + 60
         while len(children_of(proc.pid)) < 2 or not _answers(base):
             assert proc.poll() is None and time.monotonic() < deadline, "workers did not start"

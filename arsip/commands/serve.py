@@ -11,6 +11,7 @@ from arsip.errors import UsageError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 MAX_WORKERS = 64
+BACKLOG = 2048  # uvicorn's default
 
 
 def register(sub: Any, common: Any) -> None:
@@ -104,6 +105,9 @@ def listen_socket(host: str, port: int) -> Any:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # listening from now on: a connection made as soon as the address is printed waits
+        # for the server (its --workers processes still starting) instead of being refused
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
