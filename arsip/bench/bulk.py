@@ -129,6 +129,22 @@ def _pg_bulk(conn: Any, log: Any) -> Iterator[None]:
             sql(definition)
         for name, column, target in targets:
             sql(f'ALTER INDEX "{name}" ALTER COLUMN {int(column)} SET STATISTICS {int(target)}')
+        advance_sequences(conn)
         conn.commit()
         sql("RESET maintenance_work_mem")
         sql("RESET synchronous_commit")
+
+
+def advance_sequences(conn: Any) -> None:
+    """PostgreSQL: every table's id sequence moved past the ids the bulk load wrote itself
+    (else the next ordinary insert, a crawl's writing beside ``bench serve``, collides with
+    them: "duplicate key value violates unique constraint pk_sites"). The caller commits."""
+    if conn.dialect.name != "postgresql":
+        return
+    from storage.models import Base
+
+    for table in Base.metadata.sorted_tables:
+        if "id" in table.c and table.c.id.primary_key:
+            conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {table.name}), false)")
