@@ -99,12 +99,15 @@ def copies_of(session: Session, ids: list[int]) -> dict[int, int]:
 
 
 def facets(session: Session, query: Query, filters: ArticleFilter, *,
-           cap: int = FACET_CAP) -> tuple[dict[str, list[tuple[str, int]]], int, bool]:
-    """({facet: [(value, count)]}, matches counted, capped) over the newest ``cap`` matches.
+           cap: int = FACET_CAP, newest: list[int] | None = None,
+           ) -> tuple[dict[str, list[tuple[str, int]]], int, bool]:
+    """({facet: [(value, count)]}, matches counted, capped) over the newest ``cap`` matches
+    (``newest``: their ids and one more if there are, found already).
 
     Counted by the database (two GROUP BY queries over those ids), never row by row here.
     """
-    ids = newest_ids(session, query, filters, before=None, limit=cap + 1)
+    ids = newest if newest is not None else \
+        newest_ids(session, query, filters, before=None, limit=cap + 1)
     capped = len(ids) > cap
     ids = ids[:cap]
     counters: dict[str, Counter[str]] = {k: Counter() for k in
@@ -215,9 +218,17 @@ def search_page(session: Session, query: Query, filters: ArticleFilter, *,
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r} (one of {', '.join(ORDERS)})")
     positions: dict[int, float]
+    newest: list[int] | None = None
     if order == "newest":
-        ids = newest_ids(session, query, filters, before=after[1] if after else None,
-                         limit=limit + 1)
+        if after is None and with_facets:
+            # the first page is the head of the facets' newest matches: one look-up for both
+            newest = newest_ids(session, query, filters, before=None,
+                                limit=max(limit, FACET_CAP) + 1)
+            ids = newest[:limit + 1]
+            newest = newest[:FACET_CAP + 1]
+        else:
+            ids = newest_ids(session, query, filters, before=after[1] if after else None,
+                             limit=limit + 1)
         more = len(ids) > limit
         positions = {i: 0.0 for i in ids[:limit]}
         hits = hits_of(session, query, positions, highlight=MARK)
@@ -241,5 +252,6 @@ def search_page(session: Session, query: Query, filters: ArticleFilter, *,
     result = SearchPage(hits=hits, copies=copies_of(session, [h.id for h in hits]),
                         next_after=next_after)
     if with_facets:
-        result.facets, result.matches, result.facets_capped = facets(session, query, filters)
+        result.facets, result.matches, result.facets_capped = facets(session, query, filters,
+                                                                     newest=newest)
     return result
