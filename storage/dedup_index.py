@@ -189,13 +189,15 @@ def _make_original(session: Session, new: _Row, old_root: _Row) -> None:
         select(Article.id).where(Article.duplicate_of_id == old_root.id)
     ).scalars()]
     rows = _rows(session, members)
-    for member in members:
-        row = rows[member]
-        sim = similarity(new.minhash, row.minhash) if new.minhash and row.minhash else None
-        session.connection().execute(update(Article).where(Article.id == member)
-                        .values(duplicate_of_id=new.id, similarity=sim))
-    session.connection().execute(update(Article).where(Article.id == new.id)
-                    .values(duplicate_of_id=None, similarity=None))
+    point = _statements()["point"]
+    session.connection().execute(point, [
+        {"aid": member, "root": new.id,
+         "sim": similarity(new.minhash, rows[member].minhash)
+         if new.minhash and rows[member].minhash else None} for member in members])
+    if new.duplicate_of_id is not None:
+        # (a row written again costs its whole record, the body's overflow pages included:
+        # not when the mark is already clear, as for a just-stored article)
+        session.connection().execute(point, {"aid": new.id, "root": None, "sim": None})
 
 
 def index_article(session: Session, article_id: int, fp: Fingerprint, *,
