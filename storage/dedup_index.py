@@ -190,10 +190,13 @@ def _make_original(session: Session, new: _Row, old_root: _Row) -> None:
     ).scalars()]
     rows = _rows(session, members)
     point = _statements()["point"]
-    session.connection().execute(point, [
-        {"aid": member, "root": new.id,
-         "sim": similarity(new.minhash, rows[member].minhash)
-         if new.minhash and rows[member].minhash else None} for member in members])
+    params = []
+    for member in members:
+        theirs = rows[member].minhash
+        params.append({"aid": member, "root": new.id,
+                       "sim": similarity(new.minhash, theirs)
+                       if new.minhash and theirs else None})
+    session.connection().execute(point, params)
     if new.duplicate_of_id is not None:
         # (a row written again costs its whole record, the body's overflow pages included:
         # not when the mark is already clear, as for a just-stored article)
