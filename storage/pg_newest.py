@@ -107,16 +107,15 @@ def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
         top = below if below is not None else session.execute(
             text("SELECT coalesce(max(id), 0) + 1 FROM articles")).scalar_one()
         floor = top - how.slice_rows
+    # back on for what the transaction does next; not in a `finally`: after an error the
+    # transaction is aborted (a SET would only replace the error), and its end undoes it
     session.execute(text("SET LOCAL enable_indexscan = off"))
-    try:
-        if floor > 0:
-            found = _ids(session, bitmap.format(floor=" AND a.id >= :nfloor"),
-                         {**values, "nfloor": floor}, binds)
-            if len(found) >= k:
-                return found
-        return _ids(session, bitmap.format(floor=""), values, binds)
-    finally:
-        session.execute(text("SET LOCAL enable_indexscan = DEFAULT"))
+    found = _ids(session, bitmap.format(floor=" AND a.id >= :nfloor"),
+                 {**values, "nfloor": floor}, binds) if floor > 0 else []
+    if len(found) < k:
+        found = _ids(session, bitmap.format(floor=""), values, binds)
+    session.execute(text("SET LOCAL enable_indexscan = DEFAULT"))
+    return found
 
 
 def _ids(session: Session, sql: str, values: dict[str, Any], binds: list[Any]) -> list[int]:

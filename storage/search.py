@@ -211,17 +211,12 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     # (storage.pg_newest: walk, slice or bitmap by the planner's estimate of their share;
     # a prefix such as "ber*" is in half the titles). The title candidates' exclusions, if
     # any, are tested on those few rows; every candidate then matches the whole query.
-    total = pg_newest.articles(session)
-    phrase = any(len(t.words) > 1 for t in query.positive_terms())
     body = pg_newest.newest(
-        session, pg_newest.plan(pg_newest.share(session, q, total), total, candidates,
-                                phrase=phrase),
-        vector="a.search_vector", tsquery=q, k=candidates, conditions=conditions,
-        params=params, binds=binds)
+        session, pg_plan_newest(session, query, q, candidates), vector="a.search_vector",
+        tsquery=q, k=candidates, conditions=conditions, params=params, binds=binds)
     excluded = " AND {v} @@ to_tsquery('simple', :q)" if query.excluded else ""
     titles = pg_newest.newest(
-        session, pg_newest.plan(pg_newest.share(session, qt, total, PG_TITLE_VECTOR), total,
-                                candidates, phrase=phrase),
+        session, pg_plan_newest(session, query, qt, candidates, PG_TITLE_VECTOR),
         vector=PG_TITLE_VECTOR, tsquery=qt, k=candidates, conditions=conditions,
         params={**params, "q": q}, binds=binds, walk_extra=excluded.format(v="w.body_v"),
         bitmap_extra=excluded.format(v="a.search_vector"))
@@ -236,12 +231,15 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     return {row.id: float(row.rank) for row in ranked}
 
 
-def pg_plan_newest(session: Session, query: Query, tsquery: str, k: int) -> pg_newest.Plan:
-    """How to find the newest ``k`` matches of ``query`` (as ``tsquery``): the plan
-    :func:`rank` makes for its candidates, for callers listing matches newest first."""
+def pg_plan_newest(session: Session, query: Query, tsquery: str, k: int,
+                   vector: str = "a.search_vector") -> pg_newest.Plan:
+    """How to find the newest ``k`` articles whose ``vector`` matches ``query`` (as
+    ``tsquery``), from the planner's estimate of their share: for :func:`rank`'s candidates
+    and for callers listing matches newest first."""
     total = pg_newest.articles(session)
     phrase = any(len(t.words) > 1 for t in query.positive_terms())
-    return pg_newest.plan(pg_newest.share(session, tsquery, total), total, k, phrase=phrase)
+    return pg_newest.plan(pg_newest.share(session, tsquery, total, vector), total, k,
+                          phrase=phrase)
 
 
 # --- snippets -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -113,6 +114,34 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@contextmanager
+def serve_process(database_url: str, cwd: Path, *args: str,
+                  ) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """``arsip serve --port 0 ARGS`` in a subprocess on the archive: (process, its
+    http://127.0.0.1:PORT address, the line it printed), stopped (killed if it must) on the
+    way out."""
+    import re
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arsip", "serve", "--port", "0", *args], cwd=cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "ARSIP_DATABASE_URL": database_url})
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match, f"arsip serve did not start: {line!r} " \
+                      f"{proc.stderr.read() if proc.stderr else ''}"
+        yield proc, match.group(0), line
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")

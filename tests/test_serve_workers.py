@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.archive_factory import ArchiveFactory, filler
+from tests.conftest import serve_process
 
 SITE = '''
 [[sites]]
@@ -49,17 +47,9 @@ def server(engine: Any, database_url: str, tmp_path: Path) -> Any:
         s.commit()
     (tmp_path / "arsip.toml").write_text(SITE)
     (tmp_path / "token").write_text("rahasia\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arsip", "serve", "--port", "0", "--workers", "2",
-         "--token-file", "token"], cwd=tmp_path, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "ARSIP_DATABASE_URL": database_url})
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match and "2 processes" in line, line + (proc.stderr.read() if proc.stderr else "")
-        base = match.group(0)
+    with serve_process(database_url, tmp_path, "--workers", "2",
+                       "--token-file", "token") as (proc, base, line):
+        assert "2 processes" in line, line
         # the address printed is listening already: the first request waits for a worker
         assert httpx.get(base + "/healthz", timeout=60).status_code == 200
         deadline = time.monotonic() + 60
@@ -67,13 +57,6 @@ def server(engine: Any, database_url: str, tmp_path: Path) -> Any:
             assert proc.poll() is None and time.monotonic() < deadline, "workers did not start"
             time.sleep(0.2)
         yield proc, base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _answers(base: str) -> bool:

@@ -17,10 +17,7 @@ and of an article's related graph are also written to DIR (the README's docs/img
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +32,7 @@ from arsip.sample_site.server import SiteServer
 from arsip.sample_site.site import Page, SampleSite
 from storage.models import ArticleURL, RawPage
 from storage.raw_store import read_raw
+from tests.conftest import serve_process
 from tests.daemon_helpers import site, write_config
 from tests.web_archive import STORIES, Beacon, build, hostile_html
 
@@ -58,23 +56,8 @@ def served(engine: Any, tmp_path: Path, database_url: str) -> Iterator[dict[str,
                 RawPage.article_id == ids["hostile"])).scalar_one()
             ids["main_page"] = s.execute(select(RawPage.id).where(
                 RawPage.article_id == ids["main"])).scalar_one()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "arsip", "serve", "--port", "0"], cwd=tmp_path,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "ARSIP_DATABASE_URL": database_url})
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            match = re.search(r"http://127\.0\.0\.1:\d+", line)
-            assert match, f"arsip serve did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
-            yield {**ids, "base": match.group(0), "beacon": beacon}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        with serve_process(database_url, tmp_path) as (_, base, _):
+            yield {**ids, "base": base, "beacon": beacon}
 
 
 @pytest.fixture
@@ -268,15 +251,7 @@ def test_a_crawled_hostile_page_never_runs(engine: Any, tmp_path: Path, database
             assert stored is not None
             assert b"window.pwned = 1" in read_raw(s, stored)  # archived as fetched
         assert hits_before == []  # the crawler fetched the page, it ran nothing either
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "arsip", "serve", "--port", "0"], cwd=tmp_path,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "ARSIP_DATABASE_URL": database_url})
-        try:
-            assert proc.stdout is not None
-            found = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
-            assert found is not None
-            base = found.group(0)
+        with serve_process(database_url, tmp_path) as (_, base, _):
             w = Watched(browser, base)
             for view in (f"/articles/{article_id}", f"/raw/{page_id}", "/?q=penyusup",
                          "/archive/" + article_url, "/sites", "/runs"):
@@ -289,6 +264,4 @@ def test_a_crawled_hostile_page_never_runs(engine: Any, tmp_path: Path, database
             assert w.page.frame_locator("iframe.raw-frame").locator("#jslink").count() == 1
             assert w.dialogs == [] and w.foreign == [] and beacon.hits == []
             w.context.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+

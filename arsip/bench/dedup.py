@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -266,8 +267,8 @@ def scaling(sizes: list[int], batch: int, threshold: float, seed: int,
     out: list[dict[str, Any]] = []
     build_s = 0.0
     with tempfile.TemporaryDirectory(prefix="arsip-bench-dedup-") as tmp:
-        archive = _Archive(Path(tmp) / "bench.db")
-        kept_archive = _Archive(Path(largest_file).resolve()) if largest_file else None
+        archive = _Archive.open(Path(tmp) / "bench.db")
+        kept_archive = _Archive.open(Path(largest_file).resolve()) if largest_file else None
         try:
             for size in sizes:
                 where = kept_archive if kept_archive and size == sizes[-1] else archive
@@ -297,21 +298,26 @@ def scaling(sizes: list[int], batch: int, threshold: float, seed: int,
             "build_articles_per_s": round(sizes[-1] / build_s, 1) if build_s else None}
 
 
+@dataclass
 class _Archive:
     """A bench archive (the real schema and engine) and the bodies its near-copies copy."""
 
-    def __init__(self, path: Path) -> None:
+    path: Path
+    engine: Any
+    site_id: int
+    kept: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: Path) -> _Archive:
         from sqlalchemy.orm import Session
 
         from storage.engine import open_archive
         from storage.runs import ensure_site
 
-        self.path = path
-        self.engine = open_archive(f"sqlite:///{path}")
-        with Session(self.engine) as session, session.begin():
-            self.site_id = ensure_site(session, "bench")
-        self.kept: list[str] = []
-        self.next_id = 10_000_000  # ids of the measured articles' URLs, apart from the bulk
+        engine = open_archive(f"sqlite:///{path}")
+        with Session(engine) as session, session.begin():
+            site_id = ensure_site(session, "bench")
+        return cls(path, engine, site_id)
 
     def measure(self, size: int, batch: int, threshold: float, gen: _Bodies) -> dict[str, Any]:
         """REPEATS batches (the median is kept: the machine may be shared); the fingerprints
@@ -327,16 +333,17 @@ class _Archive:
         timings: list[float] = []
         cpu: list[float] = []
         outcomes: dict[str, int] = {}
+        # the measured articles' URLs: numbered apart from the bulk ones, after those of
+        # earlier runs on a kept file (and a random part, whatever those stored)
         with Session(self.engine) as session:
-            self.next_id = max(self.next_id, session.execute(
-                select(func.count(Article.id))).scalar_one() + 10_000_000)
+            serial = session.execute(select(func.count(Article.id))).scalar_one() + 10_000_000
         for _ in range(REPEATS):
             pages = []
             for j in range(batch):
                 body = gen.near_copy(gen.rng.choice(self.kept)) if self.kept and j % 5 == 0 \
                     else gen.body()
-                self.next_id += 1
-                url = f"https://bench.example/baru/{self.next_id}-{gen.rng.random():.8f}"
+                serial += 1
+                url = f"https://bench.example/baru/{serial}-{gen.rng.random():.8f}"
                 pages.append(ArchivedPage(url=url, canonical_url=url, title="baru", body=body,
                                           fingerprint=fingerprint(body),
                                           raw_body=body.encode()))
