@@ -319,11 +319,16 @@ def _serve(sock: socket.socket, parent_fds: list[int], initializer: Callable[...
         initializer(*initargs)
     reader = sock.makefile("rb", buffering=_READ_CHUNK)
     while True:
-        header = reader.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return  # the crawl closed our socket: done
-        (size,) = _HEADER.unpack(header)
-        payload = reader.read(size)
+        try:
+            header = reader.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                return  # the crawl closed our socket: done
+            (size,) = _HEADER.unpack(header)
+            payload = reader.read(size)
+        except OSError:
+            # closed with our last result still unread at its end (the crawl stopping):
+            # the kernel resets the connection instead of ending it; done all the same
+            return
         if len(payload) < size:
             return
         try:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 import os
+import pickle
+import select
 import signal
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from crawler.worker_pool import WorkerDied, WorkerPool
+from crawler.worker_pool import WorkerDied, WorkerPool, _frame, _serve
 
 
 def _digest(data: bytes, delay: float = 0.0) -> tuple[int, str]:
@@ -137,3 +141,19 @@ def test_workers_exit_when_the_crawl_process_closes_their_sockets() -> None:
     for p in processes:
         p.join(10)
     assert all(p.exitcode == 0 for p in processes)
+
+
+def test_a_worker_whose_result_is_left_unread_exits_quietly() -> None:
+    # the crawl stopping closes a worker's socket with the worker's last result still
+    # unread: the kernel resets the connection instead of ending it; the worker must end
+    # as on a plain close (exit 0, no traceback on the crawl's stderr)
+    parent, child = socket.socketpair()
+    ctx = multiprocessing.get_context("fork")
+    process = ctx.Process(target=_serve, args=(child, [parent.fileno()], None, (), os.getpid()))
+    process.start()
+    child.close()
+    parent.sendall(_frame(pickle.dumps((_digest, (b"abc",), {}))))
+    assert select.select([parent], [], [], 30)[0]  # its result is there, and stays unread
+    parent.close()
+    process.join(30)
+    assert process.exitcode == 0
