@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from crawler.dedup import Fingerprint, fingerprint
@@ -50,6 +51,7 @@ from crawler.urls import canonicalize
 from storage import raw_codec
 from storage import reextract_store as store
 from storage.archive import LinkRecord
+from storage.checkpoint import BackgroundCheckpoints
 from storage.raw_codec import Dictionary, RawPageUnreadable
 from storage.reextract_store import Current, NewFields, StoredPage
 
@@ -268,6 +270,9 @@ async def _run(session_factory: Callable[[], Session], options: Options,
         pool = WorkerPool(options.workers, initializer=_start_worker, initargs=(0,),
                           max_in_flight=6)
         pool.start()
+    # SQLite: each batch's pages copied from the log into the file on a thread, beside the
+    # next batches (storage.checkpoint); started after the workers' fork
+    checkpoints = _checkpoints(session_factory) if ids and not options.dry_run else None
     try:
         batches = [ids[i:i + options.batch] for i in range(0, len(ids), options.batch)]
         writing: asyncio.Future[Any] | None = None
@@ -283,7 +288,8 @@ async def _run(session_factory: Callable[[], Session], options: Options,
             if writing is not None:
                 await writing  # the previous batch's transaction, before this one's
             writing = asyncio.ensure_future(asyncio.to_thread(
-                _decide_and_write, session_factory, options, pages, extracted, summary))
+                _decide_and_write, session_factory, options, pages, extracted, summary,
+                checkpoints))
             if progress is not None:
                 progress(summary)
 
@@ -308,6 +314,8 @@ async def _run(session_factory: Callable[[], Session], options: Options,
         if writing is not None:
             await writing
     finally:
+        if checkpoints is not None:
+            checkpoints.stop()
         if pool is not None:
             pool.close()
     summary.seconds = time.perf_counter() - started
@@ -332,9 +340,16 @@ async def _extract_batch(pool: Any, pages: dict[int, list[StoredPage]]
     return out
 
 
+def _checkpoints(session_factory: Callable[[], Session]) -> BackgroundCheckpoints | None:
+    with session_factory() as session:
+        bind = session.get_bind()
+    return BackgroundCheckpoints(bind).start() if isinstance(bind, Engine) else None
+
+
 def _decide_and_write(session_factory: Callable[[], Session], options: Options,
                       pages: dict[int, list[StoredPage]], extracted: dict[int, list[Any]],
-                      summary: Summary) -> None:
+                      summary: Summary, checkpoints: BackgroundCheckpoints | None = None
+                      ) -> None:
     """One batch: decide each article, then write them all in one short transaction."""
     with session_factory() as session:
         if not options.dry_run:
@@ -365,6 +380,8 @@ def _decide_and_write(session_factory: Callable[[], Session], options: Options,
             # the changed ones got the version with their new fields
             store.mark_version(session, [c.id for c, _, f in plans if not f], EXTRACTOR_VERSION)
             session.commit()
+            if checkpoints is not None:
+                checkpoints.nudge()
         else:
             for current, new, fields in plans:
                 if "links" in fields:

@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from storage.archive import ArchivedPage, store_page, touch_checked
+from storage.checkpoint import BackgroundCheckpoints
 from storage.engine import error_line
 
 logger = logging.getLogger("crawler.pipelines")
@@ -82,12 +83,16 @@ class Writer:
 
         self.config = config
         self.engine = make_engine(config.database_url)
+        # SQLite: the log's pages copied into the file on a thread, while the next batch is
+        # written (started at the first batch: nothing runs before the writer is used)
+        self.checkpoints = BackgroundCheckpoints(self.engine)
         self.pages_since_check = 0
         self.has_dictionary: bool | None = None  # not asked yet
         self.train_failed = False  # the site's pages gave zstd nothing to train on
 
     def write(self, jobs: list[Job]) -> Written:
         started = time.perf_counter()
+        self.checkpoints.start()
         try:
             try:
                 results = self.write_once(jobs)
@@ -102,6 +107,7 @@ class Writer:
         except Exception as exc:  # noqa: BLE001 - reported to the crawl as one line
             raise WriteFailed(db_error_message(exc, self.config.database_url),
                               time.perf_counter() - started) from None
+        self.checkpoints.nudge()
         self.pages_since_check += sum(1 for kind, _, _ in jobs if kind == "page")
         dictionary = self.train_if_due()
         return Written(results, time.perf_counter() - started, dictionary)
@@ -197,6 +203,7 @@ class Writer:
 
     def close(self) -> None:
         self.finish()
+        self.checkpoints.stop()
         self.engine.dispose()
 
 

@@ -29,13 +29,14 @@ are written with insert-or-ignore on their primary key.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.fingerprint import Fingerprint, similarity
@@ -84,21 +85,31 @@ def order_key(row: Any) -> tuple[Any, ...]:
 def _rows(session: Session, ids: list[int]) -> dict[int, _Row]:
     if not ids:
         return {}
-    result = session.connection().execute(_statements()["rows"], {"ids": ids})
+    conn = session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    result = conn.execute(_rows_stmt(sqlite),
+                          {"ids": json.dumps(ids) if sqlite else list(ids)})
     return {r.id: _Row(r.id, r.canonical_url, r.published, r.first_seen,
                        bytes(r.minhash) if r.minhash is not None else None,
                        r.duplicate_of_id) for r in result}
+
+
+@lru_cache(maxsize=2)
+def _rows_stmt(sqlite: bool) -> Any:
+    """The articles' rows of a list of ids given as ONE parameter (a JSON array on SQLite,
+    an array on PostgreSQL): compiled once, where an expanding IN list is rewritten for
+    every call (that rewriting cost more than the look-up, once per stored article)."""
+    ids_in = ("articles.id IN (SELECT value FROM json_each(:ids))" if sqlite
+              else "articles.id = ANY(CAST(:ids AS bigint[]))")
+    return (select(Article.id, Article.canonical_url, Article.published, Article.first_seen,
+                   Article.minhash, Article.duplicate_of_id).where(text(ids_in)))
 
 
 @lru_cache(maxsize=1)
 def _statements() -> dict[str, Any]:
     """Statements built once (SQLAlchemy caches their compiled form): building one per call
     cost more than running it."""
-    ids: Any = bindparam("ids", expanding=True)
     return {
-        "rows": select(Article.id, Article.canonical_url, Article.published,
-                       Article.first_seen, Article.minhash, Article.duplicate_of_id)
-        .where(Article.id.in_(ids)),
         "point": update(Article).where(Article.id == bindparam("aid"))
         .values(duplicate_of_id=bindparam("root"), similarity=bindparam("sim")),
     }
@@ -153,7 +164,8 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
         found = candidates(session, fp, exclude=article_id)
     if not found:
         return False
-    rows = _rows(session, found)
+    rows = _rows(session, [*found, article_id])  # the new article's row too (below)
+    new = rows.pop(article_id)
     matches: list[tuple[float, _Row]] = []
     for row in rows.values():
         if row.minhash is None:
@@ -167,7 +179,6 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
     root_ids = sorted({row.duplicate_of_id or row.id for _, row in matches})
     missing = [i for i in root_ids if i not in rows]
     rows.update(_rows(session, missing))
-    new = _rows(session, [article_id])[article_id]
     best_sim = {rid: 0.0 for rid in root_ids}
     for sim, row in matches:
         rid = row.duplicate_of_id or row.id

@@ -93,9 +93,16 @@ def _statements() -> dict[str, Any]:
                                                          | a.duplicate_of_id.in_(ids)),
         "unmark": update(articles).where(a.id.in_(ids))
         .values(duplicate_of_id=None, similarity=None),
-        "fingerprint": select(a.content_hash, a.minhash).where(a.id == bindparam("aid")),
-        "bands": select(bands.c.band, bands.c.key).where(bands.c.article_id == bindparam("aid"))
-        .order_by(bands.c.band),
+        "current": select(a.id, a.canonical_url, a.title, a.authors, a.published_local,
+                          a.modified_local, a.language, a.description, a.image, a.section,
+                          a.tags, a.body, a.content_hash, a.first_seen, a.last_seen)
+        .where(a.id.in_(ids)),
+        "current_links": select(links.c.from_article_id, links.c.to_url, links.c.kind)
+        .where(links.c.from_article_id.in_(ids))
+        .order_by(links.c.from_article_id, links.c.position, links.c.id),
+        "fingerprints": select(a.id, a.content_hash, a.minhash).where(a.id.in_(ids)),
+        "many_bands": select(bands.c.article_id, bands.c.band, bands.c.key)
+        .where(bands.c.article_id.in_(ids)).order_by(bands.c.article_id, bands.c.band),
         "has_dictionary": select(RawDictionary.id).where(RawDictionary.id == bindparam("did")),
         "mark_version": update(articles).where(a.id.in_(ids))
         .values(extractor_version=bindparam("version")),
@@ -254,19 +261,12 @@ def dictionaries(session: Session, ids: set[int]) -> list[Dictionary]:
 def load_current(session: Session, article_ids: list[int]) -> dict[int, Current]:
     if not article_ids:
         return {}
-    rows = session.execute(
-        select(Article.id, Article.canonical_url, Article.title, Article.authors,
-               Article.published_local, Article.modified_local, Article.language,
-               Article.description, Article.image, Article.section, Article.tags,
-               Article.body, Article.content_hash, Article.first_seen, Article.last_seen)
-        .where(Article.id.in_(article_ids))
-    ).all()
+    # Core statements built once, on the session's connection (not the ORM's execution)
+    st = _statements()
+    conn = session.connection()
+    rows = conn.execute(st["current"], {"ids": article_ids}).all()
     out = {r.id: Current(**r._asdict()) for r in rows}
-    for link in session.execute(
-        select(ArticleLink.from_article_id, ArticleLink.to_url, ArticleLink.kind)
-        .where(ArticleLink.from_article_id.in_(article_ids))
-        .order_by(ArticleLink.from_article_id, ArticleLink.position, ArticleLink.id)
-    ):
+    for link in conn.execute(st["current_links"], {"ids": article_ids}):
         out[link.from_article_id].links.append((link.to_url, link.kind))
     return out
 
@@ -367,13 +367,19 @@ def mark_version(session: Session, article_ids: list[int], version: str) -> None
                                      {"ids": article_ids, "version": version})
 
 
-def stored_fingerprint(session: Session, article_id: int) -> Fingerprint | None:
+def stored_fingerprints(session: Session, article_ids: list[int]) -> dict[int, Fingerprint]:
+    """``stored_fingerprint`` of many articles in two statements (those without one left
+    out)."""
+    if not article_ids:
+        return {}
     st = _statements()
-    row = session.connection().execute(st["fingerprint"], {"aid": article_id}).first()
-    if row is None or row.minhash is None:
-        return None
-    bands = session.connection().execute(st["bands"], {"aid": article_id}).all()
-    return Fingerprint(row.content_hash, bytes(row.minhash), [(b, k) for b, k in bands])
+    conn = session.connection()
+    bands: dict[int, list[tuple[int, int]]] = {}
+    for aid, band, key in conn.execute(st["many_bands"], {"ids": article_ids}):
+        bands.setdefault(aid, []).append((band, key))
+    return {r.id: Fingerprint(r.content_hash, bytes(r.minhash), bands.get(r.id, []))
+            for r in conn.execute(st["fingerprints"], {"ids": article_ids})
+            if r.minhash is not None}
 
 
 def _marks(session: Session, ids: list[int]) -> dict[int, int | None]:
@@ -406,10 +412,12 @@ def regroup_batch(session: Session, fps: list[tuple[int, Fingerprint]],
         if dedup_index.mark_near_duplicate(session, aid, fp, threshold, found=known.get(aid)):
             grouped.append(aid)
     changed = set(ids)
+    # the former copies' fingerprints (regrouping changes marks, never fingerprints)
+    others = stored_fingerprints(session, [i for i in affected if i not in changed])
     for member in affected:
         if member in changed:
             continue
-        member_fp = stored_fingerprint(session, member)
+        member_fp = others.get(member)
         if member_fp is not None:
             dedup_index.mark_near_duplicate(session, member, member_fp, threshold,
                                             found=known.get(member))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from arsip.bench.dedup import REPEATS
 from arsip.bench.dedup_pairs import build_pairs, edit, load_texts
 from tests.conftest import CORPUS, run_cli
 
@@ -32,7 +33,7 @@ def test_bench_runs_small_and_prints_the_keys() -> None:
     expected = out["sizes"][-1]["ms_per_article"] / out["sizes"][0]["ms_per_article"]
     assert out["ratio_100k_1k"] == pytest.approx(expected, rel=0.01)
     # every measured article went through the store path
-    assert sum(out["sizes"][0]["outcomes"].values()) == 3 * 10
+    assert sum(out["sizes"][0]["outcomes"].values()) == REPEATS * 10
 
 
 def test_sizes_separated_by_spaces_and_ratio_largest_smallest() -> None:
@@ -45,7 +46,7 @@ def test_sizes_separated_by_spaces_and_ratio_largest_smallest() -> None:
     assert out["ratio_largest_smallest"] == pytest.approx(expected, rel=0.01)
     assert out["ratio_largest_smallest"] == out["ratio_100k_1k"]
     assert out["build_articles_per_s"] > 0
-    assert sum(out["sizes"][-1]["outcomes"].values()) == 3 * 5
+    assert sum(out["sizes"][-1]["outcomes"].values()) == REPEATS * 5
     # the archive's bytes an article: a body of a few KB with its indexes, signature and
     # bands (a page of SQLite at least)
     assert all(4096 <= row["bytes_per_article"] < 200_000 for row in out["sizes"])
@@ -66,15 +67,18 @@ def test_largest_size_in_a_kept_file_reused_next_time(tmp_path: Any) -> None:
     assert first.returncode == 0, first.stderr
     out = json.loads(first.stdout)
     assert [row["archive"] for row in out["sizes"]] == [30, 120]
-    assert articles() == 120 + 3 * 5  # filled to the size, then the measured batches
+    assert articles() == 120 + REPEATS * 5  # filled to the size, then the measured batches
     assert out["cpu_ratio_largest_smallest"] > 0
+    first_new = out["sizes"][-1]["outcomes"].get("new", 0)
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
     out = json.loads(again.stdout)
-    assert articles() == 120 + 2 * 3 * 5  # not filled again: only the new batches
+    assert articles() == 120 + 2 * REPEATS * 5  # not filled again: only the new batches
     # near-copies of the reused archive's own bodies were made and found
     assert out["sizes"][-1]["outcomes"].get("near_duplicate", 0) >= 1
-    assert sum(out["sizes"][-1]["outcomes"].values()) == 3 * 5
+    assert sum(out["sizes"][-1]["outcomes"].values()) == REPEATS * 5
+    # the same workload: new bodies again, not the first run's stored a second time
+    assert first_new >= 1 and out["sizes"][-1]["outcomes"].get("new", 0) == first_new
 
 
 def test_quality_bar_on_every_corpus_folder() -> None:
