@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, select, text, update
@@ -40,6 +41,7 @@ from storage.text_index import TextChange, bulk_text_update
 from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt, insert_stmt
 
 REASON = "reextract"
+link_values = itemgetter(*LINK_COLUMNS)  # an article_links row as LINK_COLUMNS' values
 
 # the articles' columns of each field ``crawler.reextract.changed_fields`` names
 _COLUMNS: dict[str, tuple[str, ...]] = {
@@ -336,7 +338,7 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
         conn.execute(st["drop_links"], {"ids": relinked})
     execute_rows(conn, insert_ignore_stmt(dialect, ArticleLink.__table__,
                                           ("from_article_id", "to_url", "kind")),
-                 LINK_COLUMNS, [tuple(row[c] for c in LINK_COLUMNS) for row in link_rows])
+                 LINK_COLUMNS, [link_values(row) for row in link_rows])
     if raw_hashes:
         conn.execute(st["raw_hash"], raw_hashes)
     if regroup_fps:
@@ -352,7 +354,7 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
         changed = [aid for aid, _ in regroup_fps]
         lookup = sorted({*changed, *conn.execute(st["copies"], {"ids": changed}).scalars()})
         shared: dict[int, set[int]] = {aid: set() for aid in lookup}
-        for aid, other in conn.execute(st["band_matches"], {"ids": lookup}):
+        for aid, other in conn.execute(st["band_matches"], {"ids": lookup}).all():
             shared[aid].add(other)
         known = {aid: [i for i in sorted(found)[:dedup_index.MAX_CANDIDATES] if i != aid]
                  for aid, found in shared.items()}
@@ -375,7 +377,7 @@ def stored_fingerprints(session: Session, article_ids: list[int]) -> dict[int, F
     st = _statements()
     conn = session.connection()
     bands: dict[int, list[tuple[int, int]]] = {}
-    for aid, band, key in conn.execute(st["many_bands"], {"ids": article_ids}):
+    for aid, band, key in conn.execute(st["many_bands"], {"ids": article_ids}).all():
         bands.setdefault(aid, []).append((band, key))
     return {r.id: Fingerprint(r.content_hash, bytes(r.minhash), bands.get(r.id, []))
             for r in conn.execute(st["fingerprints"], {"ids": article_ids})
