@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
 from crawler.urls import url_variants
@@ -60,10 +60,8 @@ class KnownUrls:
         if cached is not None and now - cached[1] < HOST_RECHECK_S:
             return cached[0]
         stmt = _host_stmt(self.engine.dialect.name, len(prefixes))
-        params = {f"p{i}": p for i, p in enumerate(prefixes)}
-        params.update({f"h{i}": p[:-1] + "0" for i, p in enumerate(prefixes)})
         with self.engine.connect() as conn:
-            known = conn.execute(stmt, params).first() is not None
+            known = conn.execute(stmt, _host_params(prefixes)).first() is not None
         if len(self._hosts) > 10000:
             self._hosts.clear()
         self._hosts[prefixes] = (known, now)
@@ -116,17 +114,31 @@ def _host_prefixes(url: str) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def _host_params(prefixes: tuple[str, ...]) -> dict[str, str]:
+    """``_host_stmt``'s parameters: each prefix, and its bound with the last "/" raised."""
+    params = {f"p{i}": p for i, p in enumerate(prefixes)}
+    params.update({f"h{i}": p[:-1] + "0" for i, p in enumerate(prefixes)})
+    return params
+
+
 @lru_cache(maxsize=16)
 def _host_stmt(dialect: str, count: int) -> Any:
     """Any stored URL that starts with one of the prefixes ``p0``.. (each ends in "/";
-    ``h<i>`` is the prefix with that "/" raised to "0"). SQLite compares text bytewise, so
-    the prefix is an index range there; PostgreSQL's collation may not order text bytewise,
-    so it compares the URL's head itself."""
-    conditions = []
+    ``h<i>`` is the prefix with that "/" raised to "0"), read from an index either way.
+
+    SQLite compares text bytewise: each prefix is a range of the URLs' unique index.
+    PostgreSQL's collation may not order text bytewise; its ``text_pattern_ops`` index
+    (migration 0007) does, with the operators ``~>=~`` / ``~<~``. There each prefix is a
+    seek: the first URL at or after it in that order, kept if it is below the bound. (A
+    range under ``LIMIT 1`` lets the planner prefer a scan that "soon finds one" when it
+    misjudges how many URLs match: for a host with none, the scan reads every URL.)"""
+    if dialect == "sqlite":
+        return select(ArticleURL.url).where(or_(*(
+            and_(ArticleURL.url >= bindparam(f"p{i}"), ArticleURL.url < bindparam(f"h{i}"))
+            for i in range(count)))).limit(1)
+    parts = []
     for i in range(count):
-        prefix: Any = bindparam(f"p{i}")
-        if dialect == "sqlite":
-            conditions.append(and_(ArticleURL.url >= prefix, ArticleURL.url < bindparam(f"h{i}")))
-        else:
-            conditions.append(func.left(ArticleURL.url, func.length(prefix)) == prefix)
-    return select(ArticleURL.url).where(or_(*conditions)).limit(1)
+        seek = (select(ArticleURL.url).where(ArticleURL.url.op("~>=~")(bindparam(f"p{i}")))
+                .order_by(text("url USING ~<~")).limit(1).subquery(f"seek{i}"))
+        parts.append(select(seek.c.url).where(seek.c.url.op("~<~")(bindparam(f"h{i}"))))
+    return union_all(*parts).limit(1)

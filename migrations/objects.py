@@ -9,8 +9,9 @@ from typing import Any
 # Tables that belong to others and that autogenerate / check must never try to drop:
 # APScheduler's SQLAlchemyJobStore, and the search index objects made by raw SQL.
 IGNORED_TABLE_PREFIXES = ("apscheduler_", "articles_fts", "articles_title_fts", "sqlite_")
-# search index objects made by raw SQL in migration 0002 (tsvector column and its GIN index)
-IGNORED_NAMES = ("search_vector", "ix_articles_search_vector")
+# made by raw SQL on PostgreSQL: the search index objects of migration 0002 (tsvector column
+# and its GIN index), the URLs' bytewise prefix index of 0007
+IGNORED_NAMES = ("search_vector", "ix_articles_search_vector", "ix_article_urls_url_pattern")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
