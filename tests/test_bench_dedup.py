@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from arsip.bench.dedup import REPEATS
 from arsip.bench.dedup_pairs import build_pairs, edit, load_texts
-from tests.conftest import CORPUS, run_cli
+from tests.conftest import CORPUS, PG_ADMIN_URL, _pg_drop, run_cli
 
 ID_NEWS = CORPUS / "id-news"
 
@@ -122,3 +123,46 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     res = run_cli("bench", "dedup", "--corpus", str(tmp_path), "--skip-scaling")
     assert res.returncode == 1 and "ground-truth.json" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not PG_ADMIN_URL.startswith("postgres"),
+                    reason="PostgreSQL's scaling: ARSIP_TEST_DATABASE_URL unset")
+def test_scaling_on_postgresql_with_the_largest_size_kept() -> None:
+    """The write path measured on PostgreSQL (``--database``): the smaller sizes in a
+    temporary database, the largest in ``--keep-database`` (kept, filled only up to the size
+    when reused); a near-copy is still found there, and an ordinary insert still gets a new
+    id after the bulk load wrote ids itself."""
+    import psycopg
+
+    name = f"arsip_bench_dedup_test_{uuid.uuid4().hex[:8]}"
+    args = ("bench", "dedup", "--skip-quality", "--sizes", "30", "120", "--batch", "5",
+            "--database", PG_ADMIN_URL, "--keep-database", name, "--format", "json")
+    kept = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    def articles() -> int:
+        with psycopg.connect(kept) as conn:
+            return int(conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+
+    try:
+        first = run_cli(*args)
+        assert first.returncode == 0, first.stderr
+        out = json.loads(first.stdout)
+        assert out["backend"] == "postgresql" and out["database"].endswith(f"/{name}")
+        assert [row["archive"] for row in out["sizes"]] == [30, 120]
+        assert all(row["ms_per_article"] > 0 and row["bytes_per_article"] > 0
+                   for row in out["sizes"])
+        assert articles() == 120 + REPEATS * 5
+        again = run_cli(*args)
+        assert again.returncode == 0, again.stderr
+        out = json.loads(again.stdout)
+        assert articles() == 120 + 2 * REPEATS * 5  # not filled again
+        outcomes = out["sizes"][-1]["outcomes"]
+        assert outcomes.get("near_duplicate", 0) >= 1 and sum(outcomes.values()) == REPEATS * 5
+    finally:
+        _pg_drop(PG_ADMIN_URL, name)
+
+
+def test_keep_database_needs_a_postgresql_server() -> None:
+    res = run_cli("bench", "dedup", "--skip-quality", "--sizes", "30", "--keep-database", "x")
+    assert res.returncode == 2 and "needs --database" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-TABLES = ("articles", "article_urls", "article_links", "article_versions")
+TABLES = ("articles", "article_urls", "article_links", "article_versions", "minhash_bands")
 SQLITE_CACHE_KIB = 262_144
 FTS_TABLES = ("articles_fts", "articles_title_fts")  # migrations 0002 and 0004
 

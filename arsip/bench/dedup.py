@@ -8,7 +8,8 @@ decision is the archive's own (``storage.dedup_index.is_near_duplicate``: exact 
 shared LSH band and an estimated Jaccard >= threshold). Prints ``precision``, ``recall``
 (goal: both >= 0.98 at the default threshold), recall per kind and the fingerprint cost.
 
-(2) Scaling: a SQLite archive (temporary file, the real schema and engine) grown to each of
+(2) Scaling: an archive (the real schema and engine: a temporary SQLite file, or with
+``--database`` a temporary database on that PostgreSQL server) grown to each of
 ``--sizes`` articles with bulk inserts of synthetic bodies and their real fingerprints and LSH
 bands; at each size the LSH index is read once (untimed: a running writer's index is in the
 page cache), then REPEATS batches of new articles (a fifth of them near-copies of archived
@@ -19,8 +20,9 @@ crawl's writer does: ``storage.checkpoint``). Prints ``sizes: [{archive, ms_per_
 (both the largest size's cost over the smallest's; 100k over 1k with the default sizes;
 goal <= 2), and ``cpu_ratio_largest_smallest``, the same in this process's CPU time (less
 disturbed by a busy machine). ``--sizes`` takes numbers separated by spaces or commas.
-``--sqlite-file F`` measures the largest size in F and keeps it: a next run fills it only
-up to the size (a million articles take about 15 minutes to build). Nothing of the archive
+``--sqlite-file F`` (``--keep-database NAME`` on PostgreSQL) measures the largest size in
+F (NAME) and keeps it: a next run fills it only up to the size (a million articles take
+about 15 minutes to build). Nothing of the archive
 is loaded into memory: the process's peak RSS is printed too.
 """
 
@@ -33,10 +35,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arsip.bench.database import add_keep_database
 from arsip.errors import UsageError
 
 GOALS = {"precision": 0.98, "recall": 0.98, "ratio_100k_1k": 2.0}
@@ -62,6 +67,7 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--sqlite-file", metavar="F",
                    help="measure the largest size in this SQLite file and keep it; a next "
                         "run fills it only up to the size (default: a temporary archive)")
+    add_keep_database(p)
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (default table)")
@@ -108,7 +114,9 @@ def run(args: Any) -> int:
             raise CommandError(f"no corpus with ground-truth.json at {where}")
         result.update(quality(folders, threshold, args.seed))
     if not args.skip_scaling:
-        result.update(scaling(sizes, args.batch, threshold, args.seed, args.sqlite_file))
+        with _locations(args) as (small, large, where):
+            result.update(scaling(sizes, args.batch, threshold, args.seed, small, large))
+        result["database"] = where
     result["peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["goals"] = {k: v for k, v in GOALS.items() if k in result}
@@ -255,10 +263,50 @@ def _fill_chunks(conn: Any, site_id: int, start: int, stop: int, chunk: int, gen
             conn.commit()
 
 
+@contextmanager
+def _locations(args: Any) -> Iterator[tuple[str, str | None, str]]:
+    """(the archive of the smaller sizes, that of the largest when it is kept, where to say
+    the largest is): SQLite by default (a temporary file; ``--sqlite-file`` keeps the
+    largest size), or a PostgreSQL server (``--database``: a temporary database, dropped
+    after; ``--keep-database NAME`` keeps the largest size in NAME)."""
+    from arsip.bench.database import _kept_pg_database, temporary_pg_database
+    from storage.engine import normalise_url, redact
+
+    server = getattr(args, "database", None)
+    if server:
+        url = normalise_url(server)
+        if url.get_backend_name() != "postgresql":
+            raise UsageError("--database must be a PostgreSQL server URL "
+                             "(SQLite is the default)")
+        if args.sqlite_file:
+            raise UsageError("--sqlite-file is SQLite's; with --database use --keep-database")
+        small, drop = temporary_pg_database(url)
+        try:
+            if args.keep_database:
+                kept = _kept_pg_database(url, args.keep_database)
+                yield (small.render_as_string(hide_password=False),
+                       kept.render_as_string(hide_password=False), redact(kept))
+            else:
+                yield small.render_as_string(hide_password=False), None, redact(small)
+        finally:
+            drop()
+        return
+    if args.keep_database:
+        raise UsageError("--keep-database needs --database (a PostgreSQL server URL); "
+                         "for SQLite use --sqlite-file")
+    with tempfile.TemporaryDirectory(prefix="arsip-bench-dedup-") as tmp:
+        small_file = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        if args.sqlite_file:
+            path = Path(args.sqlite_file).resolve()
+            yield small_file, f"sqlite:///{path}", str(path)
+        else:
+            yield small_file, None, str(Path(tmp) / "bench.db")
+
+
 def scaling(sizes: list[int], batch: int, threshold: float, seed: int,
-            largest_file: str | None = None) -> dict[str, Any]:
-    """The write path's cost at each of ``sizes``, in one temporary archive grown from size
-    to size; ``largest_file``: the largest size in that SQLite file instead, kept, and on a
+            small_url: str, large_url: str | None = None) -> dict[str, Any]:
+    """The write path's cost at each of ``sizes``, in one archive (``small_url``) grown from
+    size to size; ``large_url``: the largest size in that archive instead, kept, and on a
     next run filled only up to the size (a million articles take 15 minutes to build)."""
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
@@ -268,32 +316,32 @@ def scaling(sizes: list[int], batch: int, threshold: float, seed: int,
     gen = _Bodies(seed)
     out: list[dict[str, Any]] = []
     build_s = 0.0
-    with tempfile.TemporaryDirectory(prefix="arsip-bench-dedup-") as tmp:
-        archive = _Archive.open(Path(tmp) / "bench.db")
-        kept_archive = _Archive.open(Path(largest_file).resolve()) if largest_file else None
-        try:
-            for size in sizes:
-                where = kept_archive if kept_archive and size == sizes[-1] else archive
-                started = time.perf_counter()
-                with Session(where.engine) as session:
-                    filled = session.execute(select(func.count(Article.id))).scalar_one()
-                if size > filled:
-                    _bulk_fill(where.engine, where.site_id, filled, size, gen, where.kept)
-                elif not where.kept:
-                    where.kept.extend(_sample_bodies(where.engine))
-                build_s += time.perf_counter() - started
-                out.append(where.measure(size, batch, threshold, gen))
-                print(f"bench dedup: archive {size}: {out[-1]['ms_per_article']} ms/article "
-                      f"({out[-1]['cpu_ms_per_article']} ms CPU)", file=sys.stderr, flush=True)
-        finally:
-            archive.engine.dispose()
-            if kept_archive:
-                kept_archive.engine.dispose()
+    archive = _Archive.open(small_url)
+    kept_archive = _Archive.open(large_url) if large_url else None
+    try:
+        for size in sizes:
+            where = kept_archive if kept_archive and size == sizes[-1] else archive
+            started = time.perf_counter()
+            with Session(where.engine) as session:
+                filled = session.execute(select(func.count(Article.id))).scalar_one()
+            if size > filled:
+                _bulk_fill(where.engine, where.site_id, filled, size, gen, where.kept)
+            elif not where.kept:
+                where.kept.extend(_sample_bodies(where.engine))
+            build_s += time.perf_counter() - started
+            out.append(where.measure(size, batch, threshold, gen))
+            print(f"bench dedup: archive {size}: {out[-1]['ms_per_article']} ms/article "
+                  f"({out[-1]['cpu_ms_per_article']} ms CPU)", file=sys.stderr, flush=True)
+    finally:
+        archive.engine.dispose()
+        if kept_archive:
+            kept_archive.engine.dispose()
     first, last = out[0]["ms_per_article"], out[-1]["ms_per_article"]
     ratio = round(last / first, 3) if first else None
     cpu_first, cpu_last = out[0]["cpu_ms_per_article"], out[-1]["cpu_ms_per_article"]
     # ratio_100k_1k: the historical name (it is the largest over the smallest size too)
-    return {"sizes": out, "ratio_100k_1k": ratio, "ratio_largest_smallest": ratio,
+    return {"backend": archive.engine.dialect.name,
+            "sizes": out, "ratio_100k_1k": ratio, "ratio_largest_smallest": ratio,
             # the same in this process's CPU time: less disturbed by a busy machine
             "cpu_ratio_largest_smallest": round(cpu_last / cpu_first, 3) if cpu_first else None,
             "build_s": round(build_s, 1),
@@ -304,22 +352,33 @@ def scaling(sizes: list[int], batch: int, threshold: float, seed: int,
 class _Archive:
     """A bench archive (the real schema and engine) and the bodies its near-copies copy."""
 
-    path: Path
     engine: Any
     site_id: int
     kept: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, path: Path) -> _Archive:
+    def open(cls, url: str) -> _Archive:
         from sqlalchemy.orm import Session
 
         from storage.engine import open_archive
         from storage.runs import ensure_site
 
-        engine = open_archive(f"sqlite:///{path}")
+        engine = open_archive(url)
         with Session(engine) as session, session.begin():
             site_id = ensure_site(session, "bench")
-        return cls(path, engine, site_id)
+        return cls(engine, site_id)
+
+    def stored_bytes(self) -> int:
+        """The archive's bytes: the SQLite file and its log, or the PostgreSQL database."""
+        from sqlalchemy import text
+
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                return int(conn.execute(
+                    text("SELECT pg_database_size(current_database())")).scalar_one())
+        path = Path(self.engine.url.database)
+        files = [path, path.with_name(path.name + "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists())
 
     def measure(self, size: int, batch: int, threshold: float, gen: _Bodies) -> dict[str, Any]:
         """REPEATS batches, written as the crawl's writer writes them (checkpoints of the
@@ -372,8 +431,7 @@ class _Archive:
         cpu.append(time.process_time() - cpu_started)
         # the archive's bytes an article at this size: text, indexes, URLs, the MinHash
         # signature and its 32 LSH bands (no raw pages: bench bodies)
-        files = [self.path, self.path.with_name(self.path.name + "-wal")]
-        stored = sum(f.stat().st_size for f in files if f.exists())
+        stored = self.stored_bytes()
         with Session(self.engine) as session:
             count = session.execute(select(func.count(Article.id))).scalar_one()
         stored_articles = REPEATS * batch
@@ -390,9 +448,13 @@ class _Archive:
         from sqlalchemy import text
 
         started = time.perf_counter()
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT count(*) FROM minhash_bands "
-                              "INDEXED BY ix_minhash_bands_band_key WHERE band >= 0"))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # the index, not the table
+                conn.execute(text("SET LOCAL enable_seqscan = off"))
+                conn.execute(text("SELECT count(*) FROM minhash_bands WHERE band >= 0"))
+            else:
+                conn.execute(text("SELECT count(*) FROM minhash_bands "
+                                  "INDEXED BY ix_minhash_bands_band_key WHERE band >= 0"))
         return time.perf_counter() - started
 
 
@@ -403,10 +465,15 @@ def _sample_bodies(engine: Any) -> list[str]:
     with engine.connect() as conn:
         top = conn.execute(text("SELECT coalesce(max(id), 0) FROM articles")).scalar_one()
         step = max(1, top // 500)
-        return [str(b) for b in conn.execute(
-            text("SELECT body FROM articles WHERE id IN "
-                 "(SELECT value FROM json_each(:ids))"),
-            {"ids": json.dumps(list(range(1, top + 1, step))[:500])}).scalars()]
+        ids = list(range(1, top + 1, step))[:500]
+        if conn.dialect.name == "postgresql":
+            rows = conn.execute(text("SELECT body FROM articles "
+                                     "WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": ids})
+        else:
+            rows = conn.execute(text("SELECT body FROM articles WHERE id IN "
+                                     "(SELECT value FROM json_each(:ids))"),
+                                {"ids": json.dumps(ids)})
+        return [str(b) for b in rows.scalars()]
 
 
 def _print_table(result: dict[str, Any]) -> None:
