@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import PG_ADMIN_URL
+
 pytestmark = pytest.mark.slow
 
 
@@ -76,6 +78,30 @@ def test_schedule_bench_on_three_loopback_sites(cli: Any) -> None:
     assert data["rss_end_mb"] > 10 and data["rss_start_mb"] > 10
 
 
+@pytest.mark.skipif(not PG_ADMIN_URL.startswith("postgres"),
+                    reason="--database is a PostgreSQL server: ARSIP_TEST_DATABASE_URL unset")
+def test_schedule_bench_on_postgresql(cli: Any) -> None:
+    """The daemon's archive (its runs, its job store) in a temporary database on the server,
+    dropped after."""
+    import psycopg
+
+    def databases() -> set[str]:
+        with psycopg.connect(PG_ADMIN_URL) as conn:
+            return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+
+    res = cli("bench", "daemon", "--sites", "2", "--scheduled-minutes", "4",
+              "--seconds-per-minute", "3", "--max-parallel", "2", "--database", PG_ADMIN_URL,
+              "--format", "json", timeout=240)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["backend"] == "postgresql"
+    assert data["runs"] >= 2 and data["overlaps"] == 0
+    name = data["database"].rsplit("/", 1)[-1]
+    assert name.startswith("arsip_bench_") and name not in databases()  # dropped after
+
+
 def test_schedule_bench_rejects_bad_arguments(cli: Any) -> None:
     assert cli("bench", "daemon", "--sites", "0").returncode == 2
     assert cli("bench", "daemon", "--max-parallel", "0").returncode == 2
+    res = cli("bench", "daemon", "--database", "sqlite:///x.db")
+    assert res.returncode == 2 and "PostgreSQL server" in res.stderr

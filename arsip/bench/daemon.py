@@ -8,6 +8,9 @@ served on 127.0.0.1, every site with ``every = "1s"``, until N runs have ended, 
 daemon process's own RSS (not its crawl children's) after the first run (``rss_start_mb``, the
 baseline, measured in the same run) and at the end (``rss_end_mb``), their ratio and the peak.
 A daemon that leaks per run shows a ratio well above 1 after a few hundred runs.
+
+Either bench: the archive is an SQLite file in a temporary folder, or with ``--database`` (a
+PostgreSQL server's URL) a temporary database on that server, dropped after.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +82,8 @@ def _ended_runs(engine: Any) -> tuple[int, int]:
     return sum(rows.values()), rows.get("finished", 0)
 
 
-def bench(runs: int, sites: int) -> dict[str, Any]:
+def bench(runs: int, sites: int, database: str | None = None) -> dict[str, Any]:
+    """``database``: the archive's URL (default: an SQLite file in a temporary folder)."""
     import psutil
 
     from storage.engine import make_engine
@@ -87,7 +93,7 @@ def bench(runs: int, sites: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-") as tmp:
         work = Path(tmp)
-        proc, db_url, log_path = start_daemon(work, _config(url, sites))
+        proc, db_url, log_path = start_daemon(work, _config(url, sites), database)
         engine = None
         try:
             daemon = psutil.Process(proc.pid)
@@ -142,6 +148,33 @@ def bench(runs: int, sites: int) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _archive(args: Any) -> Iterator[str | None]:
+    """The daemon's archive: with ``--database`` (a PostgreSQL server) a temporary database
+    there, dropped after; else None (an SQLite file in the benchmark's temporary folder)."""
+    server = getattr(args, "database", None)
+    if not server:
+        yield None
+        return
+    from arsip.bench.database import temporary_pg_database
+    from storage.engine import normalise_url
+
+    url = normalise_url(server)
+    if url.get_backend_name() != "postgresql":
+        raise UsageError("--database must be a PostgreSQL server URL (SQLite is the default)")
+    temporary, drop = temporary_pg_database(url)
+    try:
+        yield temporary.render_as_string(hide_password=False)
+    finally:
+        drop()
+
+
+def _where(database: str | None) -> str:
+    from storage.engine import redact
+
+    return redact(database) if database else "sqlite (a temporary file)"
+
+
 def run(args: Any) -> int:
     if args.sites is not None and not 1 <= args.sites <= 250:
         raise UsageError("--sites must be between 1 and 250")
@@ -149,7 +182,9 @@ def run(args: Any) -> int:
         return _run_schedule(args)
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    result = bench(args.runs, args.sites or 2)
+    with _archive(args) as database:
+        result = bench(args.runs, args.sites or 2, database)
+    result["database"] = _where(database)
     if args.format == "json":
         from arsip.output import dumps
 
@@ -169,8 +204,10 @@ def _run_schedule(args: Any) -> int:
         raise UsageError("--max-parallel must be at least 1")
     if args.scheduled_minutes <= 0 or args.seconds_per_minute <= 0:
         raise UsageError("--scheduled-minutes and --seconds-per-minute must be positive")
-    result = schedule_bench(args.sites or 50, args.max_parallel, args.scheduled_minutes,
-                            args.seconds_per_minute, args.seed)
+    with _archive(args) as database:
+        result = schedule_bench(args.sites or 50, args.max_parallel, args.scheduled_minutes,
+                                args.seconds_per_minute, args.seed, database)
+    result["database"] = _where(database)
     if args.format == "json":
         from arsip.output import dumps
 

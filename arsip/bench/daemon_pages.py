@@ -43,11 +43,13 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def start_daemon(work: Path, config: str) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """``arsip daemon`` on ``config`` (written to ``work/arsip.toml``) and an SQLite archive
-    in ``work``: (the process, the archive's URL, its log file)."""
+def start_daemon(work: Path, config: str, db_url: str | None = None
+                 ) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``arsip daemon`` on ``config`` (written to ``work/arsip.toml``) and the archive
+    ``db_url`` (default: an SQLite archive in ``work``): (the process, the archive's URL,
+    its log file)."""
     (work / "arsip.toml").write_text(config, encoding="utf-8")
-    db_url = f"sqlite:///{work / 'arsip.db'}"
+    db_url = db_url or f"sqlite:///{work / 'arsip.db'}"
     env = dict(os.environ, ARSIP_CONFIG=str(work / "arsip.toml"), ARSIP_DATABASE_URL=db_url)
     log_path = work / "daemon.log"
     with open(log_path, "wb") as log:

@@ -111,7 +111,8 @@ def _utc(value: datetime) -> datetime:
 
 
 def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_minute: float,
-          seed: int) -> dict[str, Any]:
+          seed: int, database: str | None = None) -> dict[str, Any]:
+    """``database``: the archive's URL (default: an SQLite file in a temporary folder)."""
     import psutil
     from sqlalchemy import select
     from sqlalchemy.orm import Session
@@ -133,7 +134,8 @@ def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_m
     duration = scheduled_minutes * seconds_per_minute
     with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-sites-") as tmp:
         work = Path(tmp)
-        proc, db_url, log_path = start_daemon(work, _config(plan, max_parallel, grace))
+        proc, db_url, log_path = start_daemon(work, _config(plan, max_parallel, grace),
+                                              database)
         engine = None
         try:
             daemon = psutil.Process(proc.pid)
@@ -170,6 +172,7 @@ def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_m
     # grace seconds could not be late or missed yet
     end = stopped - timedelta(seconds=grace)
     result: dict[str, Any] = {
+        "backend": "postgresql" if database and database.startswith("postgres") else "sqlite",
         "sites": sites, "max_parallel": max_parallel, "scheduled_minutes": scheduled_minutes,
         "seconds_per_minute": seconds_per_minute, "grace_s": grace,
         "schedule_minutes_min": min(p["minutes"] for p in plan),
