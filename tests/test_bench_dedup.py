@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from arsip.bench.dedup import REPEATS
 from arsip.bench.dedup_pairs import build_pairs, edit, load_texts
+from arsip.bench.dedup_scaling import REPEATS
 from tests.conftest import CORPUS, PG_ADMIN_URL, _pg_drop, run_cli
 
 ID_NEWS = CORPUS / "id-news"
