@@ -152,16 +152,12 @@ def bench(runs: int, sites: int, database: str | None = None) -> dict[str, Any]:
 def _archive(args: Any) -> Iterator[str | None]:
     """The daemon's archive: with ``--database`` (a PostgreSQL server) a temporary database
     there, dropped after; else None (an SQLite file in the benchmark's temporary folder)."""
-    server = getattr(args, "database", None)
-    if not server:
+    from arsip.bench.database import pg_server, temporary_pg_database
+
+    url = pg_server(args)
+    if url is None:
         yield None
         return
-    from arsip.bench.database import temporary_pg_database
-    from storage.engine import normalise_url
-
-    url = normalise_url(server)
-    if url.get_backend_name() != "postgresql":
-        raise UsageError("--database must be a PostgreSQL server URL (SQLite is the default)")
     temporary, drop = temporary_pg_database(url)
     try:
         yield temporary.render_as_string(hide_password=False)

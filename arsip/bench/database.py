@@ -27,16 +27,12 @@ def bench_database(args: Any, prefix: str) -> Iterator[tuple[str, str]]:
     """The benchmark's archive as (URL, where to say it is): a temporary database on the
     PostgreSQL server of ``--database`` (dropped after), the ``--sqlite-file`` kept for a next
     run, or an SQLite file in a temporary folder (removed after)."""
-    from storage.engine import normalise_url, redact
+    from storage.engine import redact
 
-    server = getattr(args, "database", None)
-    if server:
-        url = normalise_url(server)
-        if url.get_backend_name() != "postgresql":
-            raise UsageError("--database must be a PostgreSQL server URL "
-                             "(SQLite is the default)")
+    url = pg_server(args)
+    if url is not None:
         if getattr(args, "keep_database", None):
-            url = _kept_pg_database(url, args.keep_database)
+            url = kept_pg_database(url, args.keep_database)
             yield url.render_as_string(hide_password=False), redact(url)
             return
         url, drop = temporary_pg_database(url)
@@ -56,7 +52,21 @@ def bench_database(args: Any, prefix: str) -> Iterator[tuple[str, str]]:
             yield f"sqlite:///{path}", path
 
 
-def _kept_pg_database(url: Any, name: str) -> Any:
+def pg_server(args: Any) -> Any:
+    """The PostgreSQL server of ``--database`` (a URL), None without it; any other database
+    is a usage error (a benchmark's SQLite archive is its default)."""
+    from storage.engine import normalise_url
+
+    server = getattr(args, "database", None)
+    if not server:
+        return None
+    url = normalise_url(server)
+    if url.get_backend_name() != "postgresql":
+        raise UsageError("--database must be a PostgreSQL server URL (SQLite is the default)")
+    return url
+
+
+def kept_pg_database(url: Any, name: str) -> Any:
     """The database ``name`` on the server of ``url``, created if it does not exist."""
     from sqlalchemy import create_engine, text
 

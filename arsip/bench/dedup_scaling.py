@@ -107,21 +107,17 @@ def archive_locations(args: Any) -> Iterator[tuple[str, str | None, str]]:
     the largest is): SQLite by default (a temporary file; ``--sqlite-file`` keeps the
     largest size), or a PostgreSQL server (``--database``: a temporary database, dropped
     after; ``--keep-database NAME`` keeps the largest size in NAME)."""
-    from arsip.bench.database import _kept_pg_database, temporary_pg_database
-    from storage.engine import normalise_url, redact
+    from arsip.bench.database import kept_pg_database, pg_server, temporary_pg_database
+    from storage.engine import redact
 
-    server = getattr(args, "database", None)
-    if server:
-        url = normalise_url(server)
-        if url.get_backend_name() != "postgresql":
-            raise UsageError("--database must be a PostgreSQL server URL "
-                             "(SQLite is the default)")
+    url = pg_server(args)
+    if url is not None:
         if args.sqlite_file:
             raise UsageError("--sqlite-file is SQLite's; with --database use --keep-database")
         small, drop = temporary_pg_database(url)
         try:
             if args.keep_database:
-                kept = _kept_pg_database(url, args.keep_database)
+                kept = kept_pg_database(url, args.keep_database)
                 yield (small.render_as_string(hide_password=False),
                        kept.render_as_string(hide_password=False), redact(kept))
             else:
