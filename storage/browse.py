@@ -71,15 +71,15 @@ def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
                + " ORDER BY articles_fts.rowid DESC LIMIT :n")
         params.update(match=to_fts5(query), n=limit)
     elif dialect == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        session.execute(text("SET LOCAL jit = off"))
+        total = pg_newest.begin_search(session)
         where, params, binds = filters.sql(session)
         if before is not None:
             where.append("a.id < :before")
             params["before"] = before
         tsquery = to_tsquery(query)
         return pg_newest.newest(
-            session, pg_plan_newest(session, query, tsquery, limit), vector="a.search_vector",
+            session, pg_plan_newest(session, query, tsquery, limit, total=total),
+            vector="a.search_vector",
             tsquery=tsquery, k=limit, conditions="".join(f" AND {w}" for w in where),
             params=params, binds=binds, below=before)
     else:
@@ -104,7 +104,8 @@ def facets(session: Session, query: Query, filters: ArticleFilter, *,
     """({facet: [(value, count)]}, matches counted, capped) over the newest ``cap`` matches
     (``newest``: their ids and one more if there are, found already).
 
-    Counted by the database (two GROUP BY queries over those ids), never row by row here.
+    Counted by the database in one statement (the matches' rows read once, grouped by site,
+    language, section and year, and by author), never row by row here.
     """
     ids = newest if newest is not None else \
         newest_ids(session, query, filters, before=None, limit=cap + 1)
@@ -113,52 +114,55 @@ def facets(session: Session, query: Query, filters: ArticleFilter, *,
     counters: dict[str, Counter[str]] = {k: Counter() for k in
                                           ("site", "language", "section", "author", "year")}
     if ids:
-        # the ids go in as one array parameter, not a thousand bound values
-        ids_in, ids_param = _ids_in(session, ids)
-        for name, language, section, when, count in session.execute(_facets_sql(session, ids_in),
-                                                                    {"ids": ids_param}):
-            counters["site"][name] += count
+        for kind, value, language, section, when, count in session.execute(
+                _facets_sql(session), {"ids": _ids_param(session, ids),
+                                       "n": FACET_VALUES * 4}):
+            if kind == "author":
+                if value:
+                    counters["author"][str(value)] += int(count)
+                continue
+            counters["site"][value] += count
             if language:
                 counters["language"][language] += count
             if section:
                 counters["section"][section] += count
             if when is not None:
                 counters["year"][str(int(when))] += count
-        for author, count in session.execute(_authors_sql(session, ids_in),
-                                             {"ids": ids_param, "n": FACET_VALUES * 4}):
-            if author:
-                counters["author"][str(author)] += int(count)
     result = {name: sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES]
               for name, counter in counters.items()}
     return result, len(ids), capped
 
 
-def _ids_in(session: Session, ids: list[int]) -> tuple[str, Any]:
-    """("a.id is one of :ids" as SQL, the value of :ids) for this database."""
+def _ids_param(session: Session, ids: list[int]) -> str:
+    """The value of ``:ids`` (one parameter, never a thousand bound values)."""
     if session.get_bind().dialect.name == "postgresql":
-        return "a.id = ANY(CAST(:ids AS bigint[]))", ids
-    return "a.id IN (SELECT value FROM json_each(:ids))", json.dumps(ids)
+        return pg_newest.id_array(ids)
+    return json.dumps(ids)
 
 
-def _facets_sql(session: Session, ids_in: str) -> Any:
+def _facets_sql(session: Session) -> Any:
+    """The facets' counts: (kind, value, language, section, year, count) rows, kind "row"
+    for each (site, language, section, year) group, "author" for the ``:n`` commonest
+    authors, over the articles ``:ids``."""
     if session.get_bind().dialect.name == "postgresql":
-        year = "CAST(extract(year FROM a.published) AS integer)"
-    else:
-        year = "CAST(strftime('%Y', a.published) AS INTEGER)"
+        ids_in = "a.id = ANY(CAST(:ids AS bigint[]))"
+        materialized = "MATERIALIZED "  # read once, used by both counts
+        year = "CAST(extract(year FROM m.published) AS integer)"
+        each = "json_array_elements_text(m.authors) AS au(value)"
+    else:  # SQLite materializes a CTE used twice by itself
+        ids_in = "a.id IN (SELECT value FROM json_each(:ids))"
+        materialized = ""
+        year = "CAST(strftime('%Y', m.published) AS INTEGER)"
+        each = "json_each(m.authors) AS au"
     return text(
-        f"SELECT s.name, a.language, a.section, {year} AS year, count(*) "
-        f"FROM articles AS a JOIN sites AS s ON s.id = a.site_id WHERE {ids_in} "
-        "GROUP BY s.name, a.language, a.section, year")
-
-
-def _authors_sql(session: Session, ids_in: str) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        each = "json_array_elements_text(a.authors) AS au(value)"
-    else:
-        each = "json_each(a.authors) AS au"
-    return text(
-        f"SELECT au.value, count(DISTINCT a.id) FROM articles AS a, {each} "
-        f"WHERE {ids_in} GROUP BY au.value ORDER BY count(DISTINCT a.id) DESC LIMIT :n")
+        f"WITH m AS {materialized}(SELECT a.id, a.site_id, a.language, a.section, "
+        f"a.published, a.authors FROM articles AS a WHERE {ids_in}), "
+        f"au AS (SELECT au.value AS value, count(DISTINCT m.id) AS n FROM m, {each} "
+        "GROUP BY au.value ORDER BY count(DISTINCT m.id) DESC LIMIT :n) "
+        f"SELECT 'row' AS kind, s.name AS value, m.language, m.section, {year} AS year, "
+        "count(*) AS n FROM m JOIN sites AS s ON s.id = m.site_id "
+        "GROUP BY s.name, m.language, m.section, year "
+        "UNION ALL SELECT 'author', value, NULL, NULL, NULL, n FROM au")
 
 
 def published_ids(session: Session, query: Query, filters: ArticleFilter, *,

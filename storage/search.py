@@ -198,12 +198,7 @@ def _rank_sqlite(session: Session, query: Query, filters: ArticleFilter, limit: 
 
 def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, limit: int,
                      candidates: int) -> dict[int, float]:
-    # plans must be made for the actual tsquery (selectivity differs by orders of
-    # magnitude): no generic plan for statements the driver has prepared
-    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    # no JIT compilation: the plans' costs grow with the archive (a million articles) past
-    # jit_above_cost, and compiling took 30-40 ms of a search that needs a few ms
-    session.execute(text("SET LOCAL jit = off"))
+    total = pg_newest.begin_search(session)
     where, params, binds = filters.sql(session)
     conditions = "".join(f" AND {w}" for w in where)
     q, qt = to_tsquery(query), to_tsquery(Query(clauses=query.clauses))
@@ -212,11 +207,12 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     # a prefix such as "ber*" is in half the titles). The title candidates' exclusions, if
     # any, are tested on those few rows; every candidate then matches the whole query.
     body = pg_newest.newest(
-        session, pg_plan_newest(session, query, q, candidates), vector="a.search_vector",
+        session, pg_plan_newest(session, query, q, candidates, total=total),
+        vector="a.search_vector",
         tsquery=q, k=candidates, conditions=conditions, params=params, binds=binds)
     excluded = " AND {v} @@ to_tsquery('simple', :q)" if query.excluded else ""
     titles = pg_newest.newest(
-        session, pg_plan_newest(session, query, qt, candidates, PG_TITLE_VECTOR),
+        session, pg_plan_newest(session, query, qt, candidates, PG_TITLE_VECTOR, total=total),
         vector=PG_TITLE_VECTOR, tsquery=qt, k=candidates, conditions=conditions,
         params={**params, "q": q}, binds=binds, walk_extra=excluded.format(v="w.body_v"),
         bitmap_extra=excluded.format(v="a.search_vector"))
@@ -227,16 +223,19 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
         text("SELECT a.id, ts_rank(a.search_vector, to_tsquery('simple', :q), 1) AS rank "
              "FROM articles AS a WHERE a.id = ANY(CAST(:ids AS bigint[])) "
              "ORDER BY rank DESC, a.id DESC LIMIT :n"),
-        {"q": q, "ids": ids, "n": limit}).all()
+        {"q": q, "ids": pg_newest.id_array(ids), "n": limit}).all()
     return {row.id: float(row.rank) for row in ranked}
 
 
 def pg_plan_newest(session: Session, query: Query, tsquery: str, k: int,
-                   vector: str = "a.search_vector") -> pg_newest.Plan:
+                   vector: str = "a.search_vector", *, total: float | None = None
+                   ) -> pg_newest.Plan:
     """How to find the newest ``k`` articles whose ``vector`` matches ``query`` (as
     ``tsquery``), from the planner's estimate of their share: for :func:`rank`'s candidates
-    and for callers listing matches newest first."""
-    total = pg_newest.articles(session)
+    and for callers listing matches newest first (``total``: the planner's count of
+    articles, if known)."""
+    if total is None:
+        total = pg_newest.articles(session)
     phrase = any(len(t.words) > 1 for t in query.positive_terms())
     return pg_newest.plan(pg_newest.share(session, tsquery, total, vector), total, k,
                           phrase=phrase)

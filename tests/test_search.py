@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFound
@@ -360,6 +360,40 @@ def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str)
     langka_kompas = [i for n, i in enumerate(ids) if n % 7 == 0 and n % 2 == 0]
     assert got == sorted(langka_kompas, reverse=True)[:3]
     assert below == [i for n, i in reversed(list(enumerate(ids[:30]))) if n % 7][:4]
+
+
+def test_postgresql_match_estimates_are_reused_for_a_while(engine: Any,
+                                                          monkeypatch: Any) -> None:
+    """The planner's estimate of a query's matches is asked once per ESTIMATE_TTL (a round
+    trip and a planning less per search), per database and query; stale, it is asked
+    again."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plans (ARSIP_TEST_DATABASE_URL)")
+    from sqlalchemy import event
+
+    from storage import pg_newest
+
+    asked: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cur, stmt, *rest: asked.append(stmt)
+                 if stmt.startswith("EXPLAIN") else None)
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        for n in range(6):
+            f.article(title=f"Judul {n}", body=f"{'langka' if n < 2 else 'biasa'} {filler(20, n)}")
+        s.commit()
+        s.execute(text("ANALYZE articles"))
+        first = pg_newest.share(s, "langka", 6.0)
+        assert len(asked) == 1 and 0 < first
+        assert pg_newest.share(s, "langka", 3.0) == 2 * first  # the same estimate, reused
+        assert len(asked) == 1
+        pg_newest.share(s, "biasa", 6.0)  # another query: asked
+        assert len(asked) == 2
+        monkeypatch.setattr(pg_newest, "ESTIMATE_TTL", 0.0)
+        assert pg_newest.share(s, "langka", 6.0) == first  # stale: asked again
+        assert len(asked) == 3
+        hits = ids(search(s, "langka"))
+    assert len(hits) == 2
 
 
 @pytest.mark.parametrize(("q", "body", "marked"), [
