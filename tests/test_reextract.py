@@ -151,6 +151,25 @@ def test_skip_by_version_force_and_idempotent(engine: Any, cli: Any) -> None:
     assert len(now["article_versions"]) == 5  # one per changed article, no more
 
 
+def test_the_garbage_collector_is_eased_during_a_run_and_restored(engine: Any) -> None:
+    import gc
+
+    from crawler.reextract import GC_YOUNG
+
+    with Session(engine) as s, s.begin():
+        for n in range(30, 33):
+            store(s, url(n), news_page(f"Berita {n}", story(n)), body=story(n + 100))
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    seen: list[tuple[int, int]] = []
+    summary = reextract(lambda: Session(engine), Options(workers=0, batch=1),
+                        progress=lambda _: seen.append((gc.get_threshold()[0],
+                                                        gc.get_freeze_count())))
+    assert summary.changed == 3 and seen
+    # during the run: the heap at its start frozen, young collections rarer
+    assert all(young >= GC_YOUNG and frozen > 0 for young, frozen in seen)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before  # as it was after
+
+
 def test_select_by_site_id_and_dates(engine: Any) -> None:
     with Session(engine) as s, s.begin():
         a = store(s, url(10), news_page("A", story(10)), body=story(1))
