@@ -38,7 +38,13 @@ from storage.models import (
 from storage.raw_codec import Dictionary
 from storage.raw_store import dictionary
 from storage.text_index import TextChange, bulk_text_update
-from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt, insert_stmt
+from storage.upsert import (
+    dialect_name,
+    execute_rows,
+    insert_ignore_stmt,
+    insert_stmt,
+    replace_stmt,
+)
 
 REASON = "reextract"
 link_values = itemgetter(*LINK_COLUMNS)  # an article_links row as LINK_COLUMNS' values
@@ -85,7 +91,9 @@ def _statements() -> dict[str, Any]:
         .join(theirs, (theirs.c.band == mine.c.band) & (theirs.c.key == mine.c.key))
         .where(mine.c.article_id.in_(ids)).distinct(),
         "copies": select(a.id).where(a.duplicate_of_id.in_(ids)),
-        "drop_bands": delete(bands).where(bands.c.article_id.in_(ids)),
+        # bands past a signature's last (none unless the number of bands changed)
+        "extra_bands": delete(bands).where(bands.c.article_id.in_(ids)
+                                           & (bands.c.band >= bindparam("n"))),
         "raw_hash": update(raw_pages).where(r.id == bindparam("rid"))
         .values(content_hash=bindparam("hash")),
         "group": select(a.id, a.duplicate_of_id).where(
@@ -343,11 +351,13 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
         conn.execute(st["raw_hash"], raw_hashes)
     if regroup_fps:
         # every changed article's new LSH bands first (its new signature is written above):
-        # each regrouping below then sees the whole batch's new texts
-        conn.execute(st["drop_bands"], {"ids": [aid for aid, _ in regroup_fps]})
-        execute_rows(conn, insert_ignore_stmt(dialect, MinHashBand.__table__,
-                                              ("article_id", "band")), BAND_COLUMNS,
+        # each regrouping below then sees the whole batch's new texts. Each band's row is
+        # replaced where its key changed (a row per band: never deleted and inserted again)
+        execute_rows(conn, replace_stmt(dialect, MinHashBand.__table__, ("article_id", "band"),
+                                        ("key",)), BAND_COLUMNS,
                      [(aid, band, key) for aid, fp in regroup_fps for band, key in fp.band_keys])
+        conn.execute(st["extra_bands"], {"ids": [aid for aid, _ in regroup_fps],
+                                         "n": min(len(fp.band_keys) for _, fp in regroup_fps)})
         # and the candidates of them and of their copies, all in one look-up: the bands do
         # not change below (only the marks do), so each is what ``dedup_index.candidates``
         # would find then

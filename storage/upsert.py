@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,18 @@ def insert_ignore_stmt(dialect: str, table: Any, conflict_columns: tuple[str, ..
     if returning:
         stmt = stmt.returning(*(table.c[name] for name in returning))
     return stmt
+
+
+@lru_cache(maxsize=64)
+def replace_stmt(dialect: str, table: Any, conflict_columns: tuple[str, ...],
+                 update_columns: tuple[str, ...]) -> Any:
+    """A reusable INSERT ... ON CONFLICT (cols) DO UPDATE SET col = excluded.col (only where
+    a value differs: an unchanged row is not written), its values given at execution."""
+    stmt = _insert_for(dialect, table)
+    differs = or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in update_columns))
+    return stmt.on_conflict_do_update(
+        index_elements=list(conflict_columns),
+        set_={c: stmt.excluded[c] for c in update_columns}, where=differs)
 
 
 @lru_cache(maxsize=64)

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crawler.dedup import fingerprint
 from crawler.extraction.version import EXTRACTOR_VERSION
 from crawler.reextract import Options, extract_stored, reextract
 from storage.models import Article, ArticleLink, ArticleVersion
@@ -227,6 +228,24 @@ def test_an_unreadable_raw_page_is_reported_and_its_article_kept(engine: Any,
     with Session(engine) as s:
         assert s.get(Article, bad).body == story(14)  # type: ignore[union-attr]
         assert s.get(Article, good).body != story(16)  # type: ignore[union-attr]
+
+
+def test_the_lsh_bands_are_those_of_the_new_text_only(engine: Any) -> None:
+    """A changed text's band rows become exactly its new signature's: each band's key
+    replaced in place, and a band past the signature's last (left by a configuration with
+    more bands) removed."""
+    from storage.models import MinHashBand
+
+    with Session(engine) as s, s.begin():
+        a = store(s, url(17), news_page("Berita", story(17)), body=story(18))
+        s.add(MinHashBand(article_id=a, band=40, key=12345))  # a band no signature has now
+    run(engine)
+    with Session(engine) as s:
+        body = s.get(Article, a).body  # type: ignore[union-attr]
+        stored = sorted(tuple(r) for r in s.execute(
+            select(MinHashBand.band, MinHashBand.key).where(MinHashBand.article_id == a)))
+    assert body == extract_stored(news_page("Berita", story(17)), url(17), "utf-8")[0].body
+    assert stored == sorted(fingerprint(body).band_keys)
 
 
 def test_near_duplicates_fold_and_unfold(engine: Any) -> None:
