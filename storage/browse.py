@@ -21,7 +21,6 @@ Near-duplicates are folded under their original: hidden from the results (as in
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,9 +31,11 @@ from sqlalchemy.orm import Session
 
 from storage import pg_newest
 from storage.filters import ArticleFilter
+from storage.id_lists import ids_in, ids_value
 from storage.models import Article, UTCDateTime
 from storage.query_parser import Query, to_fts5, to_tsquery
 from storage.search import CANDIDATES, SearchHit, hits_of, pg_plan_newest, rank
+from storage.upsert import dialect_name
 
 ORDERS = ("newest", "published", "relevance")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,7 +116,7 @@ def facets(session: Session, query: Query, filters: ArticleFilter, *,
                                           ("site", "language", "section", "author", "year")}
     if ids:
         for kind, value, language, section, when, count in session.execute(
-                _facets_sql(session), {"ids": _ids_param(session, ids),
+                _facets_sql(session), {"ids": ids_value(dialect_name(session), ids),
                                        "n": FACET_VALUES * 4}):
             if kind == "author":
                 if value:
@@ -133,30 +134,21 @@ def facets(session: Session, query: Query, filters: ArticleFilter, *,
     return result, len(ids), capped
 
 
-def _ids_param(session: Session, ids: list[int]) -> str:
-    """The value of ``:ids`` (one parameter, never a thousand bound values)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_newest.id_array(ids)
-    return json.dumps(ids)
-
-
 def _facets_sql(session: Session) -> Any:
     """The facets' counts: (kind, value, language, section, year, count) rows, kind "row"
     for each (site, language, section, year) group, "author" for the ``:n`` commonest
-    authors, over the articles ``:ids``."""
-    if session.get_bind().dialect.name == "postgresql":
-        ids_in = "a.id = ANY(CAST(:ids AS bigint[]))"
+    authors, over the articles ``:ids`` (``storage.id_lists``)."""
+    if dialect_name(session) == "postgresql":
         materialized = "MATERIALIZED "  # read once, used by both counts
         year = "CAST(extract(year FROM m.published) AS integer)"
         each = "json_array_elements_text(m.authors) AS au(value)"
     else:  # SQLite materializes a CTE used twice by itself
-        ids_in = "a.id IN (SELECT value FROM json_each(:ids))"
         materialized = ""
         year = "CAST(strftime('%Y', m.published) AS INTEGER)"
         each = "json_each(m.authors) AS au"
     return text(
         f"WITH m AS {materialized}(SELECT a.id, a.site_id, a.language, a.section, "
-        f"a.published, a.authors FROM articles AS a WHERE {ids_in}), "
+        f"a.published, a.authors FROM articles AS a WHERE {ids_in(dialect_name(session), 'a.id')}), "
         f"au AS (SELECT au.value AS value, count(DISTINCT m.id) AS n FROM m, {each} "
         "GROUP BY au.value ORDER BY count(DISTINCT m.id) DESC LIMIT :n) "
         f"SELECT 'row' AS kind, s.name AS value, m.language, m.section, {year} AS year, "
@@ -184,7 +176,7 @@ def published_ids(session: Session, query: Query, filters: ArticleFilter, *,
                  "WHERE articles_fts MATCH :match)")
         params["match"] = to_fts5(query)
     elif dialect == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        pg_newest.begin_search(session)
         match = "a.search_vector @@ to_tsquery('simple', :q)"
         params["q"] = to_tsquery(query)
     else:

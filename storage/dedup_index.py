@@ -29,7 +29,6 @@ are written with insert-or-ignore on their primary key.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +39,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.fingerprint import Fingerprint, similarity
+from storage.id_lists import ids_in, ids_value
 from storage.models import Article, MinHashBand
 from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt
 
@@ -86,23 +86,21 @@ def _rows(session: Session, ids: list[int]) -> dict[int, _Row]:
     if not ids:
         return {}
     conn = session.connection()
-    sqlite = conn.dialect.name == "sqlite"
-    result = conn.execute(_rows_stmt(sqlite),
-                          {"ids": json.dumps(ids) if sqlite else list(ids)})
+    dialect = conn.dialect.name
+    result = conn.execute(_rows_stmt(dialect), {"ids": ids_value(dialect, ids)})
     return {r.id: _Row(r.id, r.canonical_url, r.published, r.first_seen,
                        bytes(r.minhash) if r.minhash is not None else None,
                        r.duplicate_of_id) for r in result}
 
 
 @lru_cache(maxsize=2)
-def _rows_stmt(sqlite: bool) -> Any:
-    """The articles' rows of a list of ids given as ONE parameter (a JSON array on SQLite,
-    an array on PostgreSQL): compiled once, where an expanding IN list is rewritten for
-    every call (that rewriting cost more than the look-up, once per stored article)."""
-    ids_in = ("articles.id IN (SELECT value FROM json_each(:ids))" if sqlite
-              else "articles.id = ANY(CAST(:ids AS bigint[]))")
+def _rows_stmt(dialect: str) -> Any:
+    """The articles' rows of a list of ids given as ONE parameter (``storage.id_lists``):
+    compiled once, where an expanding IN list is rewritten for every call (that rewriting
+    cost more than the look-up, once per stored article)."""
     return (select(Article.id, Article.canonical_url, Article.published, Article.first_seen,
-                   Article.minhash, Article.duplicate_of_id).where(text(ids_in)))
+                   Article.minhash, Article.duplicate_of_id)
+            .where(text(ids_in(dialect, "articles.id"))))
 
 
 @lru_cache(maxsize=1)

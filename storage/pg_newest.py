@@ -69,14 +69,6 @@ def plan(share: float, total: float, k: int, *, phrase: bool = False) -> Plan:
     return Plan(walk=walk < sliced, slice_rows=int(rows))
 
 
-def articles(session: Session) -> float:
-    """The planner's count of articles (at least 1)."""
-    total = session.execute(
-        text("SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass")
-    ).scalar_one()
-    return max(float(total or 0), 1.0)
-
-
 def begin_search(session: Session) -> float:
     """Settings for a search's statements, for the rest of the transaction, and the
     planner's count of articles, in one round trip: custom plans only (a match's
@@ -89,12 +81,6 @@ def begin_search(session: Session) -> float:
         "set_config('jit', 'off', true), "
         "(SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass)")).one()[2]
     return max(float(total or 0), 1.0)
-
-
-def id_array(ids: list[int]) -> str:
-    """``ids`` as a PostgreSQL array literal, for ``CAST(:ids AS bigint[])``: the driver
-    adapts a list of a thousand ints element by element (0.6 ms more per statement)."""
-    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 def share(session: Session, tsquery: str, total: float,

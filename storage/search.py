@@ -26,7 +26,6 @@ Python from the hits' bodies, the same way on both engines.
 from __future__ import annotations
 
 import bisect
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from storage import pg_newest
 from storage.filters import ArticleFilter
+from storage.id_lists import ids_in, ids_value
 from storage.models import UTCDateTime
 from storage.query_parser import (
     Query,
@@ -185,11 +185,11 @@ def _rank_sqlite(session: Session, query: Query, filters: ArticleFilter, limit: 
             f"SELECT articles_fts.rowid AS id, bm25(articles_fts, {TITLE_WEIGHT}, 1.0) "
             "AS rank FROM articles_fts WHERE articles_fts MATCH :words "
             "AND articles_fts.rowid >= :low "
-            "AND +articles_fts.rowid IN (SELECT value FROM json_each(:ids)) "
+            f"AND {ids_in('sqlite', '+articles_fts.rowid')} "
             "ORDER BY rank, articles_fts.rowid DESC LIMIT :n"
         ),
         {"words": words, "low": min(ids),
-         "ids": json.dumps(sorted(ids)), "n": limit},
+         "ids": ids_value("sqlite", sorted(ids)), "n": limit},
     ).all()
     return {row.id: -float(row.rank) for row in ranked}
 
@@ -221,21 +221,18 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
         return {}
     ranked = session.execute(
         text("SELECT a.id, ts_rank(a.search_vector, to_tsquery('simple', :q), 1) AS rank "
-             "FROM articles AS a WHERE a.id = ANY(CAST(:ids AS bigint[])) "
+             f"FROM articles AS a WHERE {ids_in('postgresql', 'a.id')} "
              "ORDER BY rank DESC, a.id DESC LIMIT :n"),
-        {"q": q, "ids": pg_newest.id_array(ids), "n": limit}).all()
+        {"q": q, "ids": ids_value("postgresql", ids), "n": limit}).all()
     return {row.id: float(row.rank) for row in ranked}
 
 
 def pg_plan_newest(session: Session, query: Query, tsquery: str, k: int,
-                   vector: str = "a.search_vector", *, total: float | None = None
-                   ) -> pg_newest.Plan:
+                   vector: str = "a.search_vector", *, total: float) -> pg_newest.Plan:
     """How to find the newest ``k`` articles whose ``vector`` matches ``query`` (as
     ``tsquery``), from the planner's estimate of their share: for :func:`rank`'s candidates
     and for callers listing matches newest first (``total``: the planner's count of
-    articles, if known)."""
-    if total is None:
-        total = pg_newest.articles(session)
+    articles, from :func:`storage.pg_newest.begin_search`)."""
     phrase = any(len(t.words) > 1 for t in query.positive_terms())
     return pg_newest.plan(pg_newest.share(session, tsquery, total, vector), total, k,
                           phrase=phrase)

@@ -4,7 +4,6 @@ by bulk loads, and the measured batches through the real store path."""
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import tempfile
@@ -296,15 +295,13 @@ def _sample_bodies(engine: Any) -> list[str]:
     """Up to 500 bodies of a reused archive, spread over it: the originals of near-copies."""
     from sqlalchemy import text
 
+    from storage.id_lists import ids_in, ids_value
+
     with engine.connect() as conn:
         top = conn.execute(text("SELECT coalesce(max(id), 0) FROM articles")).scalar_one()
         step = max(1, top // 500)
         ids = list(range(1, top + 1, step))[:500]
-        if conn.dialect.name == "postgresql":
-            rows = conn.execute(text("SELECT body FROM articles "
-                                     "WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": ids})
-        else:
-            rows = conn.execute(text("SELECT body FROM articles WHERE id IN "
-                                     "(SELECT value FROM json_each(:ids))"),
-                                {"ids": json.dumps(ids)})
+        dialect = conn.dialect.name
+        rows = conn.execute(text(f"SELECT body FROM articles WHERE {ids_in(dialect, 'id')}"),
+                            {"ids": ids_value(dialect, ids)})
         return [str(b) for b in rows.scalars()]
