@@ -100,6 +100,18 @@ def test_schedule_bench_on_postgresql(cli: Any) -> None:
     assert name.startswith("arsip_bench_") and name not in databases()  # dropped after
 
 
+@pytest.mark.skipif(not PG_ADMIN_URL.startswith("postgres"),
+                    reason="--database is a PostgreSQL server: ARSIP_TEST_DATABASE_URL unset")
+def test_runs_bench_on_postgresql(cli: Any) -> None:
+    """The runs bench counts the daemon's runs in its temporary database on the server."""
+    res = cli("bench", "daemon", "--runs", "2", "--sites", "1", "--database", PG_ADMIN_URL,
+              "--format", "json", timeout=240)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["runs"] >= 2 and data["finished"] >= 1
+    assert data["database"].rsplit("/", 1)[-1].startswith("arsip_bench_")
+
+
 def test_schedule_bench_rejects_bad_arguments(cli: Any) -> None:
     assert cli("bench", "daemon", "--sites", "0").returncode == 2
     assert cli("bench", "daemon", "--max-parallel", "0").returncode == 2

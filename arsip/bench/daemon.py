@@ -21,12 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from arsip.bench.daemon_pages import PageHandler, start_daemon
+from arsip.bench.database import bench_database
 from arsip.errors import CommandError, UsageError
 
 COLUMNS = ["runs", "finished", "other_status", "elapsed_s", "runs_per_min", "rss_start_mb",
@@ -82,8 +81,8 @@ def _ended_runs(engine: Any) -> tuple[int, int]:
     return sum(rows.values()), rows.get("finished", 0)
 
 
-def bench(runs: int, sites: int, database: str | None = None) -> dict[str, Any]:
-    """``database``: the archive's URL (default: an SQLite file in a temporary folder)."""
+def bench(runs: int, sites: int, database: str) -> dict[str, Any]:
+    """``database``: the archive's URL (``arsip.bench.database.bench_database``)."""
     import psutil
 
     from storage.engine import make_engine
@@ -93,7 +92,7 @@ def bench(runs: int, sites: int, database: str | None = None) -> dict[str, Any]:
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-") as tmp:
         work = Path(tmp)
-        proc, db_url, log_path = start_daemon(work, _config(url, sites), database)
+        proc, log_path = start_daemon(work, _config(url, sites), database)
         engine = None
         try:
             daemon = psutil.Process(proc.pid)
@@ -108,8 +107,8 @@ def bench(runs: int, sites: int, database: str | None = None) -> dict[str, Any]:
                                        f"{' | '.join(tail.strip().splitlines()[-5:])}")
                 if time.monotonic() > deadline:
                     raise CommandError(f"only {ended} of {runs} runs ended in time")
-                if engine is None and (work / "arsip.db").exists():
-                    engine = make_engine(db_url)
+                if engine is None and _made(database):
+                    engine = make_engine(database)
                 if engine is not None:
                     try:
                         ended, finished = _ended_runs(engine)
@@ -148,27 +147,13 @@ def bench(runs: int, sites: int, database: str | None = None) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _archive(args: Any) -> Iterator[str | None]:
-    """The daemon's archive: with ``--database`` (a PostgreSQL server) a temporary database
-    there, dropped after; else None (an SQLite file in the benchmark's temporary folder)."""
-    from arsip.bench.database import pg_server, temporary_pg_database
+def _made(db_url: str) -> bool:
+    """Whether the daemon's archive is there to be read: an SQLite file once the daemon has
+    made it (opening it here first would make it); a PostgreSQL database from the start."""
+    from sqlalchemy.engine import make_url
 
-    url = pg_server(args)
-    if url is None:
-        yield None
-        return
-    temporary, drop = temporary_pg_database(url)
-    try:
-        yield temporary.render_as_string(hide_password=False)
-    finally:
-        drop()
-
-
-def _where(database: str | None) -> str:
-    from storage.engine import redact
-
-    return redact(database) if database else "sqlite (a temporary file)"
+    url = make_url(db_url)
+    return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
 
 
 def run(args: Any) -> int:
@@ -178,9 +163,9 @@ def run(args: Any) -> int:
         return _run_schedule(args)
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    with _archive(args) as database:
+    with bench_database(args, "arsip-bench-daemon-") as (database, where):
         result = bench(args.runs, args.sites or 2, database)
-    result["database"] = _where(database)
+    result["database"] = where
     if args.format == "json":
         from arsip.output import dumps
 
@@ -200,10 +185,10 @@ def _run_schedule(args: Any) -> int:
         raise UsageError("--max-parallel must be at least 1")
     if args.scheduled_minutes <= 0 or args.seconds_per_minute <= 0:
         raise UsageError("--scheduled-minutes and --seconds-per-minute must be positive")
-    with _archive(args) as database:
+    with bench_database(args, "arsip-bench-daemon-") as (database, where):
         result = schedule_bench(args.sites or 50, args.max_parallel, args.scheduled_minutes,
                                 args.seconds_per_minute, args.seed, database)
-    result["database"] = _where(database)
+    result["database"] = where
     if args.format == "json":
         from arsip.output import dumps
 

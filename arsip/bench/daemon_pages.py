@@ -43,17 +43,15 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def start_daemon(work: Path, config: str, db_url: str | None = None
-                 ) -> tuple[subprocess.Popen[bytes], str, Path]:
+def start_daemon(work: Path, config: str, db_url: str
+                 ) -> tuple[subprocess.Popen[bytes], Path]:
     """``arsip daemon`` on ``config`` (written to ``work/arsip.toml``) and the archive
-    ``db_url`` (default: an SQLite archive in ``work``): (the process, the archive's URL,
-    its log file)."""
+    ``db_url``: (the process, its log file)."""
     (work / "arsip.toml").write_text(config, encoding="utf-8")
-    db_url = db_url or f"sqlite:///{work / 'arsip.db'}"
     env = dict(os.environ, ARSIP_CONFIG=str(work / "arsip.toml"), ARSIP_DATABASE_URL=db_url)
     log_path = work / "daemon.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "arsip", "daemon", "--log-level", "WARNING"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=work)
-    return proc, db_url, log_path
+    return proc, log_path

@@ -111,8 +111,8 @@ def _utc(value: datetime) -> datetime:
 
 
 def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_minute: float,
-          seed: int, database: str | None = None) -> dict[str, Any]:
-    """``database``: the archive's URL (default: an SQLite file in a temporary folder)."""
+          seed: int, database: str) -> dict[str, Any]:
+    """``database``: the archive's URL (``arsip.bench.database.bench_database``)."""
     import psutil
     from sqlalchemy import select
     from sqlalchemy.orm import Session
@@ -134,8 +134,7 @@ def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_m
     duration = scheduled_minutes * seconds_per_minute
     with tempfile.TemporaryDirectory(prefix="arsip-bench-daemon-sites-") as tmp:
         work = Path(tmp)
-        proc, db_url, log_path = start_daemon(work, _config(plan, max_parallel, grace),
-                                              database)
+        proc, log_path = start_daemon(work, _config(plan, max_parallel, grace), database)
         engine = None
         try:
             daemon = psutil.Process(proc.pid)
@@ -153,7 +152,7 @@ def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_m
             stopped = datetime.now(UTC)
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)
-            engine = make_engine(db_url)
+            engine = make_engine(database)
             with Session(engine) as s:
                 rows = s.execute(select(Site.name, CrawlRun.started_at, CrawlRun.finished_at)
                                  .join(Site, Site.id == CrawlRun.site_id)).all()
@@ -172,7 +171,7 @@ def bench(sites: int, max_parallel: int, scheduled_minutes: float, seconds_per_m
     # grace seconds could not be late or missed yet
     end = stopped - timedelta(seconds=grace)
     result: dict[str, Any] = {
-        "backend": "postgresql" if database and database.startswith("postgres") else "sqlite",
+        "backend": "postgresql" if database.startswith("postgres") else "sqlite",
         "sites": sites, "max_parallel": max_parallel, "scheduled_minutes": scheduled_minutes,
         "seconds_per_minute": seconds_per_minute, "grace_s": grace,
         "schedule_minutes_min": min(p["minutes"] for p in plan),

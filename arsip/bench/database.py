@@ -1,6 +1,7 @@
 """The benchmarks' archive: a temporary SQLite file, a kept ``--sqlite-file``, a temporary
 database on the PostgreSQL server of ``--database`` (dropped after), or a kept one
-(``--keep-database``): shared by ``arsip bench query`` and ``arsip bench serve``."""
+(``--keep-database``): shared by ``arsip bench query``, ``serve`` and ``daemon`` (whose
+options are ``--database`` only); ``bench dedup`` uses its parts (two archives)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def bench_database(args: Any, prefix: str) -> Iterator[tuple[str, str]]:
     elif getattr(args, "keep_database", None):
         raise UsageError("--keep-database needs --database (a PostgreSQL server URL); "
                          "for SQLite use --sqlite-file")
-    elif args.sqlite_file:
+    elif getattr(args, "sqlite_file", None):
         path = os.path.abspath(args.sqlite_file)
         yield f"sqlite:///{path}", path
     else:
