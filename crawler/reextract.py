@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import difflib
 import gc
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,13 +44,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from crawler.dedup import Fingerprint, fingerprint
+from crawler.dedup import Fingerprint
 from crawler.extraction.article import ExtractedArticle, RelatedLink
 from crawler.extraction.version import EXTRACTOR_VERSION
+from crawler.reextract_fields import changed_fields, diff_sample, merge_parts, new_fields
 from crawler.urls import canonicalize
 from storage import raw_codec
 from storage import reextract_store as store
-from storage.archive import LinkRecord
 from storage.checkpoint import BackgroundCheckpoints
 from storage.raw_codec import Dictionary, RawPageUnreadable
 from storage.reextract_store import Current, NewFields, StoredPage
@@ -62,6 +61,8 @@ from storage.reextract_store import Current, NewFields, StoredPage
 BATCH = 200
 DIFF_SAMPLES = 5
 AHEAD = 3  # batches handed to the workers ahead of the one written
+READ = 50  # articles read (and handed to the workers) at a time
+TAIL = 25  # articles in the last batch, at most (``_batches``)
 FIELDS = ("title", "authors", "dates", "body", "links", "metadata")
 # objects allocated between two young-generation collections during a run (Python's default
 # is 700): the batches' rows, results and statements mostly die young, by reference count
@@ -150,75 +151,6 @@ def extract_packed(page: StoredPage) -> tuple[ExtractedArticle, Fingerprint | No
     return extract_stored(body, page.url, page.encoding)
 
 
-# --- the decision for one article --------------------------------------------------------------
-
-def merge_parts(parts: list[ExtractedArticle], fps: list[Fingerprint | None]
-                ) -> tuple[ExtractedArticle, Fingerprint | None]:
-    """The pages of a multi-page article as one (the crawl's ``_finish``): the first page's
-    metadata, the bodies joined, the related links of every page."""
-    if len(parts) == 1:
-        return parts[0], fps[0]
-    from dataclasses import replace
-
-    merged = replace(parts[0])
-    merged.body = "\n\n".join(p.body for p in parts if p.body.strip())
-    merged.related = [link for p in parts for link in p.related]
-    return merged, fingerprint(merged.body) if merged.body.strip() else None
-
-
-def new_fields(article: ExtractedArticle, fp: Fingerprint | None) -> NewFields:
-    from crawler.pipelines import _parse_dt
-
-    return NewFields(
-        title=article.title, authors=list(article.authors),
-        published=_parse_dt(article.published), published_local=article.published,
-        modified=_parse_dt(article.modified), modified_local=article.modified,
-        language=article.language, description=article.description, image=article.image,
-        section=article.section, tags=list(article.tags), body=article.body,
-        related=[LinkRecord(url=r.url, title=r.title, kind=r.kind) for r in article.related],
-        fingerprint=fp,
-    )
-
-
-def changed_fields(current: Current, new: NewFields) -> list[str]:
-    out = []
-    if (current.title or None) != (new.title or None):
-        out.append("title")
-    if list(current.authors or []) != new.authors:
-        out.append("authors")
-    if (current.published_local, current.modified_local) != (new.published_local,
-                                                             new.modified_local):
-        out.append("dates")
-    if current.body != new.body:
-        out.append("body")
-    if set(current.links) != {(r.url, r.kind) for r in new.related}:
-        out.append("links")
-    if (current.language, current.description, current.image, current.section,
-            list(current.tags or [])) != (new.language, new.description, new.image,
-                                          new.section, new.tags):
-        out.append("metadata")
-    return out
-
-
-def diff_sample(current: Current, new: NewFields, fields: list[str]) -> dict[str, Any]:
-    old_lines = [current.title or "", ""] + current.body.splitlines()
-    new_lines = [new.title or "", ""] + new.body.splitlines()
-    diff = "\n".join(difflib.unified_diff(old_lines, new_lines, "stored", "re-extracted",
-                                          lineterm="", n=1))
-    sample: dict[str, Any] = {"id": current.id, "url": current.canonical_url,
-                              "fields": fields, "diff": diff[:4000]}
-    if "authors" in fields:
-        sample["authors"] = {"stored": current.authors, "new": new.authors}
-    if "dates" in fields:
-        sample["published"] = {"stored": current.published_local, "new": new.published_local}
-    if "links" in fields:
-        sample["links"] = {"gained": sorted({r.url for r in new.related}
-                                            - {u for u, _ in current.links}),
-                           "lost": sorted({u for u, _ in current.links}
-                                          - {r.url for r in new.related})}
-    return sample
-
-
 # --- the run ---------------------------------------------------------------------------------
 
 class Progress:
@@ -279,7 +211,7 @@ async def _run(session_factory: Callable[[], Session], options: Options,
     checkpoints = _checkpoints(session_factory) if ids and not options.dry_run else None
     threshold = _ease_collections()  # after the workers' fork (which freezes, then thaws)
     try:
-        batches = [ids[i:i + options.batch] for i in range(0, len(ids), options.batch)]
+        batches = _batches(ids, options.batch)
         writing: asyncio.Future[Any] | None = None
         # AHEAD batches in extraction at a time: the workers never wait for a batch's last
         # pages, nor for its write (in a thread, beside the next batches' extraction), even
@@ -300,18 +232,25 @@ async def _run(session_factory: Callable[[], Session], options: Options,
 
         shared: set[int] = set()  # the dictionaries the workers hold
         for batch in batches:
+            pages: dict[int, list[StoredPage]] = {}
+            parts = []
             with session_factory() as session:
-                pages = store.load_pages(session, batch)
-                needed = {p.dictionary_id for plist in pages.values() for p in plist
-                          if p.dictionary_id is not None} - shared
-                new = store.dictionaries(session, needed) if needed else []
-            shared |= needed
-            if new:  # before any page that needs them (a worker runs its calls in order)
-                if pool is None:
-                    share_dictionaries(new)
-                else:
-                    await pool.broadcast(share_dictionaries, new)
-            extracting.append((pages, asyncio.ensure_future(_extract_batch(pool, pages))))
+                # read and handed to the workers READ articles at a time: the workers start
+                # on the first pages while the batch's others are read
+                for at in range(0, len(batch), READ):
+                    chunk = store.load_pages(session, batch[at:at + READ])
+                    needed = {p.dictionary_id for plist in chunk.values() for p in plist
+                              if p.dictionary_id is not None} - shared
+                    if needed:  # before any page that needs them (calls run in order)
+                        new = store.dictionaries(session, needed)
+                        shared |= needed
+                        if pool is None:
+                            share_dictionaries(new)
+                        elif new:
+                            await pool.broadcast(share_dictionaries, new)
+                    pages.update(chunk)
+                    parts.append(_extract_batch(pool, chunk))
+            extracting.append((pages, asyncio.ensure_future(_joined(parts))))
             if len(extracting) >= AHEAD:
                 await write_next()
         while extracting:
@@ -328,22 +267,57 @@ async def _run(session_factory: Callable[[], Session], options: Options,
     return summary
 
 
-async def _extract_batch(pool: Any, pages: dict[int, list[StoredPage]]
-                         ) -> dict[int, list[Any]]:
-    async def one(page: StoredPage) -> Any:
-        try:
-            if pool is None:
-                return extract_packed(page)
-            return await pool.run(extract_packed, page)
-        except Exception as exc:  # noqa: BLE001 - one page, reported
-            return exc
-
+def _extract_batch(pool: Any, pages: dict[int, list[StoredPage]]
+                   ) -> Awaitable[dict[int, list[Any]]]:
+    """A batch's pages sent to the workers now (not when the loop next runs a task: the
+    workers start on the first batch while the next ones are read); the awaitable gives
+    each article's results (an exception in place of a page that failed), in page order."""
+    loop = asyncio.get_running_loop()
     flat = [(aid, p) for aid, plist in pages.items() for p in plist]
-    results = await asyncio.gather(*(one(p) for _, p in flat))
+    futures: list[asyncio.Future[Any]] = []
+    for _, page in flat:
+        try:
+            if pool is not None:
+                futures.append(pool.submit(extract_packed, page))
+                continue
+            result: Any = extract_packed(page)
+        except Exception as exc:  # noqa: BLE001 - one page, reported
+            result = exc
+        futures.append(loop.create_future())
+        futures[-1].set_result(result)
+
+    async def collect() -> dict[int, list[Any]]:
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        out: dict[int, list[Any]] = {}
+        for (aid, _), result in zip(flat, results, strict=True):
+            out.setdefault(aid, []).append(result)
+        return out
+
+    return collect()
+
+
+async def _joined(parts: list[Awaitable[dict[int, list[Any]]]]) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {}
-    for (aid, _), result in zip(flat, results, strict=True):
-        out.setdefault(aid, []).append(result)
+    for part in parts:
+        out.update(await part)
     return out
+
+
+def _batches(ids: list[int], size: int) -> list[list[int]]:
+    """``ids`` in batches of ``size``, the last one cut into halves down to ``TAIL``
+    articles: the last batch is written after every page is extracted, with the workers
+    idle, so it is made small (its predecessors are written beside the extraction of the
+    next ones). Two or three commits more, a tenth of a second less at the end."""
+    batches = [ids[i:i + size] for i in range(0, len(ids), size)]
+    if not batches:
+        return batches
+    last = batches.pop()
+    while len(last) > TAIL:
+        half = max(len(last) // 2, TAIL)
+        batches.append(last[:len(last) - half])
+        last = last[len(last) - half:]
+    batches.append(last)
+    return batches
 
 
 def _ease_collections() -> tuple[int, int, int]:

@@ -113,6 +113,12 @@ class WorkerPool:
 
     async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` in a worker (``fn``: a module-level function)."""
+        return await self.submit(fn, *args, **kwargs)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+               ) -> asyncio.Future[Any]:
+        """``run`` without awaiting (from the loop's thread, inside a running loop): the
+        call is sent (or queued) before this returns; the future holds its result."""
         if self._closed:
             raise RuntimeError("the worker pool is closed")
         loop = asyncio.get_running_loop()
@@ -127,7 +133,7 @@ class WorkerPool:
             self._waiting.append((frame, future))
         else:
             self._send(worker, frame, future)
-        return await future
+        return future
 
     async def broadcast(self, fn: Callable[..., Any], /, *args: Any) -> list[Any]:
         """``fn(*args)`` once in every live worker, after the calls it holds already and

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -73,6 +73,7 @@ class _Row:
     first_seen: datetime
     minhash: bytes | None
     duplicate_of_id: int | None
+    similarity: float | None = None
 
 
 def order_key(row: Any) -> tuple[Any, ...]:
@@ -90,7 +91,7 @@ def _rows(session: Session, ids: list[int]) -> dict[int, _Row]:
     result = conn.execute(_rows_stmt(dialect), {"ids": ids_value(dialect, ids)})
     return {r.id: _Row(r.id, r.canonical_url, r.published, r.first_seen,
                        bytes(r.minhash) if r.minhash is not None else None,
-                       r.duplicate_of_id) for r in result}
+                       r.duplicate_of_id, r.similarity) for r in result}
 
 
 @lru_cache(maxsize=2)
@@ -99,8 +100,93 @@ def _rows_stmt(dialect: str) -> Any:
     compiled once, where an expanding IN list is rewritten for every call (that rewriting
     cost more than the look-up, once per stored article)."""
     return (select(Article.id, Article.canonical_url, Article.published, Article.first_seen,
-                   Article.minhash, Article.duplicate_of_id)
+                   Article.minhash, Article.duplicate_of_id, Article.similarity)
             .where(text(ids_in(dialect, "articles.id"))))
+
+
+class Marks:
+    """The articles' rows and near-duplicate marks the grouping reads and sets, read from
+    and written to the database at each step (the crawl's case: an article at a time)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def rows(self, ids: list[int]) -> dict[int, _Row]:
+        return _rows(self.session, ids)
+
+    def members(self, root: int) -> list[int]:
+        """The articles marked copies of ``root``."""
+        return list(self.session.connection().execute(
+            select(Article.id).where(Article.duplicate_of_id == root)).scalars())
+
+    def point(self, marks: list[tuple[int, int | None, float | None]]) -> None:
+        """Each (article, its original or None, similarity) set."""
+        if marks:
+            self.session.connection().execute(_statements()["point"], [
+                {"aid": aid, "root": root, "sim": sim} for aid, root, sim in marks])
+
+
+class MarkBook(Marks):
+    """``Marks`` for a batch of groupings: each row read once and kept, the marks set in
+    memory (every later step sees them) and written at the end, in one statement, for the
+    rows whose mark ended up changed (``flush``). Nothing else may write marks meanwhile."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._rows: dict[int, _Row] = {}
+        self._stored: dict[int, tuple[int | None, float | None]] = {}
+        self._members_read: set[int] = set()
+
+    def rows(self, ids: list[int]) -> dict[int, _Row]:
+        missing = [i for i in ids if i not in self._rows]
+        if missing:
+            for aid, row in _rows(self.session, missing).items():
+                self._rows[aid] = row
+                self._stored[aid] = (row.duplicate_of_id, row.similarity)
+        return {i: self._rows[i] for i in ids if i in self._rows}
+
+    def members(self, root: int) -> list[int]:
+        if root not in self._members_read:  # the stored ones, then as set here
+            self.rows(super().members(root))
+            self._members_read.add(root)
+        return [r.id for r in self._rows.values() if r.duplicate_of_id == root]
+
+    def point(self, marks: list[tuple[int, int | None, float | None]]) -> None:
+        self.rows([aid for aid, _, _ in marks])
+        for aid, root, sim in marks:
+            row = self._rows[aid]
+            row.duplicate_of_id, row.similarity = root, sim
+
+    def revise(self, minhashes: dict[int, bytes | None], published: dict[int, datetime | None]
+               ) -> None:
+        """Rows read here as they are about to be written (new signatures, new dates)."""
+        for aid, minhash in minhashes.items():
+            if aid in self._rows:
+                self._rows[aid].minhash = minhash
+        for aid, when in published.items():
+            if aid in self._rows:
+                self._rows[aid].published = when.astimezone(UTC) if when else None
+
+    def take(self, aid: int) -> tuple[int | None, float | None] | None:
+        """Its mark (original, similarity) if it changed, for the caller to write (then
+        left out of ``flush``); None if unchanged."""
+        row = self._rows.get(aid)
+        if row is None or (row.duplicate_of_id, row.similarity) == self._stored[aid]:
+            return None
+        self._stored[aid] = (row.duplicate_of_id, row.similarity)
+        return row.duplicate_of_id, row.similarity
+
+    def mark(self, aid: int) -> int | None:
+        """Its original as set so far (an article read here)."""
+        return self._rows[aid].duplicate_of_id
+
+    def flush(self) -> None:
+        """The changed marks written."""
+        super().point([(aid, row.duplicate_of_id, row.similarity)
+                       for aid, row in sorted(self._rows.items())
+                       if (row.duplicate_of_id, row.similarity) != self._stored[aid]])
+        self._stored.update((aid, (row.duplicate_of_id, row.similarity))
+                            for aid, row in self._rows.items())
 
 
 @lru_cache(maxsize=1)
@@ -149,8 +235,10 @@ def is_near_duplicate(a: Fingerprint, b: Fingerprint, threshold: float) -> bool:
 
 
 def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
-                        threshold: float, *, found: list[int] | None = None) -> bool:
-    """Group the just-stored ``article_id`` with its near-duplicates, if it has any.
+                        threshold: float, *, found: list[int] | None = None,
+                        marks: Marks | None = None) -> bool:
+    """Group the just-stored ``article_id`` with its near-duplicates, if it has any
+    (``marks``: where rows are read and marks set; default: the database, at once).
 
     Returns True when an article was marked a near-duplicate: the new one (it joins a group
     as a copy) or, when the new article is older than the group's original, the former
@@ -162,7 +250,9 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
         found = candidates(session, fp, exclude=article_id)
     if not found:
         return False
-    rows = _rows(session, [*found, article_id])  # the new article's row too (below)
+    if marks is None:
+        marks = Marks(session)
+    rows = marks.rows([*found, article_id])  # the new article's row too (below)
     new = rows.pop(article_id)
     matches: list[tuple[float, _Row]] = []
     for row in rows.values():
@@ -176,7 +266,7 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
     # the groups the matches belong to, by their originals
     root_ids = sorted({row.duplicate_of_id or row.id for _, row in matches})
     missing = [i for i in root_ids if i not in rows]
-    rows.update(_rows(session, missing))
+    rows.update(marks.rows(missing))
     best_sim = {rid: 0.0 for rid in root_ids}
     for sim, row in matches:
         rid = row.duplicate_of_id or row.id
@@ -184,32 +274,28 @@ def mark_near_duplicate(session: Session, article_id: int, fp: Fingerprint,
     # join the group of the closest match (ties: the group whose original comes first)
     root = rows[min(root_ids, key=lambda rid: (-best_sim[rid], order_key(rows[rid])))]
     if order_key(new) < order_key(root):
-        _make_original(session, new, root)
+        _make_original(marks, new, root)
     else:
         sim = similarity(fp.minhash, root.minhash) if root.minhash else best_sim[root.id]
-        session.connection().execute(_statements()["point"], {
-            "aid": article_id, "root": root.id, "sim": sim})
+        marks.point([(article_id, root.id, sim)])
     return True
 
 
-def _make_original(session: Session, new: _Row, old_root: _Row) -> None:
+def _make_original(marks: Marks, new: _Row, old_root: _Row) -> None:
     """``new`` replaces ``old_root`` as its group's original: every member re-pointed."""
-    members = [old_root.id, *session.connection().execute(
-        select(Article.id).where(Article.duplicate_of_id == old_root.id)
-    ).scalars()]
-    rows = _rows(session, members)
-    point = _statements()["point"]
-    params = []
+    members = [old_root.id, *marks.members(old_root.id)]
+    rows = marks.rows(members)
+    was_copy = new.duplicate_of_id is not None
+    points: list[tuple[int, int | None, float | None]] = []
     for member in members:
         theirs = rows[member].minhash
-        params.append({"aid": member, "root": new.id,
-                       "sim": similarity(new.minhash, theirs)
-                       if new.minhash and theirs else None})
-    session.connection().execute(point, params)
-    if new.duplicate_of_id is not None:
+        points.append((member, new.id, similarity(new.minhash, theirs)
+                       if new.minhash and theirs else None))
+    marks.point(points)
+    if was_copy:
         # (a row written again costs its whole record, the body's overflow pages included:
         # not when the mark is already clear, as for a just-stored article)
-        session.connection().execute(point, {"aid": new.id, "root": None, "sim": None})
+        marks.point([(new.id, None, None)])
 
 
 def index_article(session: Session, article_id: int, fp: Fingerprint, *,

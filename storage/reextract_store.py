@@ -98,11 +98,8 @@ def _statements() -> dict[str, Any]:
         .values(content_hash=bindparam("hash")),
         "group": select(a.id, a.duplicate_of_id).where(
             (a.id == bindparam("aid")) | (a.duplicate_of_id == bindparam("aid"))),
-        "marks": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)),
         "groups": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)
                                                          | a.duplicate_of_id.in_(ids)),
-        "unmark": update(articles).where(a.id.in_(ids))
-        .values(duplicate_of_id=None, similarity=None),
         "current": select(a.id, a.canonical_url, a.title, a.authors, a.published_local,
                           a.modified_local, a.language, a.description, a.image, a.section,
                           a.tags, a.body, a.content_hash, a.first_seen, a.last_seen)
@@ -307,9 +304,10 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
             # first sighting (``storage.archive._text_first_seen``)
             "first_seen": seen.get((c.id, c.content_hash)) or c.first_seen,
             "last_seen": c.last_seen, "reason": REASON} for c in texts])
-    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    pending: list[tuple[list[str], dict[str, Any]]] = []  # each article's UPDATE
     raw_hashes: list[dict[str, Any]] = []
     regroup_fps: list[tuple[int, Fingerprint]] = []
+    published: dict[int, datetime | None] = {}  # the regrouped ones' new dates
     link_rows: list[dict[str, Any]] = []
     relinked: list[int] = []
     for current, new, fields in plans:
@@ -324,10 +322,12 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
         if "content_hash" in columns and fp is not None:
             values.update(content_hash=fp.content_hash, minhash=fp.minhash)
         values.update(aid=current.id, extractor_version=version)
-        updates.setdefault(tuple(columns), []).append(values)
+        pending.append((columns, values))
         if hash_changed and fp is not None:
             raw_hashes += [{"rid": rid, "hash": fp.content_hash} for rid in current.raw_ids]
             regroup_fps.append((current.id, fp))
+            if "dates" in fields:
+                published[current.id] = new.published
         if "links" in fields:
             old = {u for u, _ in current.links}
             now = {r.url for r in new.related}
@@ -335,13 +335,6 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
             applied.links_lost += len(old - now)
             relinked.append(current.id)
             link_rows += link_rows_of(current.id, new.related)
-    # the full-text index's old words out and new ones in, for the whole batch at once
-    # (``storage.text_index``), around the UPDATEs
-    texts_changed = [TextChange(c.id, c.title, c.body, n.title, n.body)
-                     for c, n, fields in plans if "title" in fields or "body" in fields]
-    with bulk_text_update(conn, texts_changed):
-        for key, rows in updates.items():
-            conn.execute(_update_stmt(key), rows)
     if relinked:
         conn.execute(st["drop_links"], {"ids": relinked})
     execute_rows(conn, insert_ignore_stmt(dialect, ArticleLink.__table__,
@@ -349,10 +342,11 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
                  LINK_COLUMNS, [link_values(row) for row in link_rows])
     if raw_hashes:
         conn.execute(st["raw_hash"], raw_hashes)
+    book = None
     if regroup_fps:
-        # every changed article's new LSH bands first (its new signature is written above):
-        # each regrouping below then sees the whole batch's new texts. Each band's row is
-        # replaced where its key changed (a row per band: never deleted and inserted again)
+        # every changed article's new LSH bands first: each regrouping below then sees the
+        # whole batch's new texts. Each band's row is replaced where its key changed (a row
+        # per band: never deleted and inserted again)
         execute_rows(conn, replace_stmt(dialect, MinHashBand.__table__, ("article_id", "band"),
                                         ("key",)), BAND_COLUMNS,
                      [(aid, band, key) for aid, fp in regroup_fps for band, key in fp.band_keys])
@@ -368,8 +362,29 @@ def apply_batch(session: Session, plans: list[tuple[Current, NewFields, list[str
             shared[aid].add(other)
         known = {aid: [i for i in sorted(found)[:dedup_index.MAX_CANDIDATES] if i != aid]
                  for aid, found in shared.items()}
-        applied.duplicates_marked += regroup_batch(session, regroup_fps, near_threshold,
-                                                   candidates=known)
+        # regrouped before the articles' UPDATE (with their new signatures and dates), so
+        # that a changed article's new mark goes in that UPDATE: a second UPDATE of the row
+        # would write its whole record again, the body's overflow pages included
+        count, book = regroup_batch(session, regroup_fps, near_threshold, candidates=known,
+                                    published=published)
+        applied.duplicates_marked += count
+        for columns, values in pending:
+            mark = book.take(values["aid"])
+            if mark is not None:
+                columns += ["duplicate_of_id", "similarity"]
+                values.update(duplicate_of_id=mark[0], similarity=mark[1])
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for columns, values in pending:
+        updates.setdefault(tuple(columns), []).append(values)
+    # the full-text index's old words out and new ones in, for the whole batch at once
+    # (``storage.text_index``), around the UPDATEs
+    texts_changed = [TextChange(c.id, c.title, c.body, n.title, n.body)
+                     for c, n, fields in plans if "title" in fields or "body" in fields]
+    with bulk_text_update(conn, texts_changed):
+        for key, rows in updates.items():
+            conn.execute(_update_stmt(key), rows)
+    if book is not None:
+        book.flush()  # the other marks that changed (copies, former originals)
     return applied
 
 
@@ -394,20 +409,23 @@ def stored_fingerprints(session: Session, article_ids: list[int]) -> dict[int, F
             if r.minhash is not None}
 
 
-def _marks(session: Session, ids: list[int]) -> dict[int, int | None]:
-    return {r.id: r.duplicate_of_id for r in session.connection().execute(
-        _statements()["marks"], {"ids": ids})}
-
-
 def regroup_batch(session: Session, fps: list[tuple[int, Fingerprint]],
                   threshold: float | None = None, *,
-                  candidates: dict[int, list[int]] | None = None) -> int:
+                  candidates: dict[int, list[int]] | None = None,
+                  published: dict[int, datetime | None] | None = None
+                  ) -> tuple[int, dedup_index.MarkBook]:
     """``regroup`` for a batch of articles whose texts changed, their new LSH bands written
-    already: every one of them and of their copies leaves its group first (two statements
-    for the batch, instead of a look-up per article), then each changed article is grouped
-    again in id order, then each former copy. Returns how many articles' marks changed."""
+    already: every one of them and of their copies leaves its group first, then each
+    changed article is grouped again in id order, then each former copy. The rows read and
+    the marks set are kept in memory meanwhile (``dedup_index.MarkBook``: the batch's rows
+    and their candidates' read in one statement) and the marks that changed written at the
+    end in one: not a look-up and an UPDATE per article. ``published``: the changed
+    articles' new dates, where they changed (their rows may still hold the old ones).
+    Returns how many articles' marks changed, and the book, its marks not written yet
+    (``take`` one to write it with its article's UPDATE, ``flush`` the others)."""
+    book = dedup_index.MarkBook(session)
     if not fps:
-        return 0
+        return 0, book
     known = candidates or {}
     if threshold is None:
         threshold = dedup_index.default_threshold()
@@ -416,12 +434,15 @@ def regroup_batch(session: Session, fps: list[tuple[int, Fingerprint]],
     ids = [aid for aid, _ in fps]
     before = {r.id: r.duplicate_of_id for r in conn.execute(st["groups"], {"ids": ids})}
     affected = sorted(before)
-    marked = [i for i in affected if before[i] is not None]
-    if marked:
-        conn.execute(st["unmark"], {"ids": marked})
+    book.rows(sorted({*affected, *(i for found in known.values() for i in found)}))
+    # the changed articles' rows as they will be (their signatures, stored before or after
+    # this, and their dates)
+    book.revise({aid: fp.minhash for aid, fp in fps}, published or {})
+    book.point([(i, None, None) for i in affected if before[i] is not None])
     grouped = []  # the changed articles that joined a group or became one's original
     for aid, fp in sorted(fps, key=lambda item: item[0]):
-        if dedup_index.mark_near_duplicate(session, aid, fp, threshold, found=known.get(aid)):
+        if dedup_index.mark_near_duplicate(session, aid, fp, threshold, found=known.get(aid),
+                                           marks=book):
             grouped.append(aid)
     changed = set(ids)
     # the former copies' fingerprints (regrouping changes marks, never fingerprints)
@@ -432,9 +453,9 @@ def regroup_batch(session: Session, fps: list[tuple[int, Fingerprint]],
         member_fp = others.get(member)
         if member_fp is not None:
             dedup_index.mark_near_duplicate(session, member, member_fp, threshold,
-                                            found=known.get(member))
-    after = _marks(session, affected)
+                                            found=known.get(member), marks=book)
+    after = {i: book.mark(i) for i in affected}
     moved = sum(1 for i in affected if before.get(i) != after.get(i))
     # one that marked a group without being marked itself became its original: the former
     # original's mark changed (counted once, as ``regroup`` does)
-    return moved + sum(1 for aid in grouped if after.get(aid) is None)
+    return moved + sum(1 for aid in grouped if after.get(aid) is None), book

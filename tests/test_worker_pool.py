@@ -157,3 +157,20 @@ def test_a_worker_whose_result_is_left_unread_exits_quietly() -> None:
     parent.close()
     process.join(30)
     assert process.exitcode == 0
+
+
+def test_submit_sends_the_call_before_it_returns(pool: WorkerPool) -> None:
+    """``submit`` writes the call to a worker at once (``reextract`` hands a batch's first
+    pages to the workers before it reads the next ones, without yielding to the loop): the
+    worker answers while the caller has not yet given the loop a turn."""
+
+    async def main() -> tuple[bool, tuple[int, str]]:
+        future = pool.submit(_digest, b"now")
+        holder = next(w for w in pool._workers if w.in_flight)
+        # blocking, without awaiting: only a call already on the socket gets an answer
+        answered, _, _ = select.select([holder.sock], [], [], 10)
+        return bool(answered), await future
+
+    answered, (pid, digest) = asyncio.run(main())
+    assert answered
+    assert digest == hashlib.sha256(b"now").hexdigest() and pid != os.getpid()

@@ -1,0 +1,135 @@
+"""``arsip reextract``'s near-duplicate regrouping in bulk and how a run is cut into batches
+(``storage.reextract_store.regroup_batch``, ``storage.dedup_index.MarkBook``,
+``crawler.reextract._batches``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from crawler.reextract import TAIL, Options, _batches, reextract
+from storage.models import Article
+from tests.reextract_helpers import news_page, store, story
+
+URL = "http://kabar.test/read/{}/berita-{}"
+
+
+@pytest.fixture(autouse=True)
+def _empty_config(tmp_path: Any) -> None:
+    (tmp_path / "arsip.toml").touch()
+
+
+def url(n: int) -> str:
+    return URL.format(n, n)
+
+
+def run(engine: Any, **kwargs: Any) -> Any:
+    kwargs.setdefault("workers", 0)
+    return reextract(lambda: Session(engine), Options(**kwargs))
+
+
+def marks(engine: Any) -> dict[str, str | None]:
+    """Each article's URL: its original's URL (None: not a copy)."""
+    with Session(engine) as s:
+        rows = s.execute(select(Article.id, Article.canonical_url, Article.duplicate_of_id)).all()
+    by_id = {r.id: r.canonical_url for r in rows}
+    return {r.canonical_url: by_id.get(r.duplicate_of_id) if r.duplicate_of_id else None
+            for r in rows}
+
+
+def test_groups_after_a_run_in_small_batches_follow_the_pages(engine: Any) -> None:
+    """Three families of copies (each member's page: the family's story and a paragraph of
+    its own, a date of its own) stored as older extractions left them: one member with another
+    story (apart), one with another family's text (in the wrong group), the earliest member
+    of a family with other text and a later date (so that another was its original), and an
+    unrelated article stored with a family's text. Re-extracted in batches of two (groups
+    cross batches), every family ends up one group under its earliest page, the unrelated
+    article apart: what the crawl's rule gives for the pages as they are."""
+    bases = [story(300 + f, paragraphs=8) for f in range(3)]
+    days = {(f, m): f"2024-0{f + 1}-{10 + 3 * m:02d}T08:00:00+07:00"
+            for f in range(3) for m in range(3)}
+    n = 0
+    expected: dict[str, str | None] = {}
+    with Session(engine) as s, s.begin():
+        for f in range(3):
+            first = url(n)
+            for m in range(3):
+                own = story(500 + 10 * f + m, paragraphs=1)  # a paragraph of its own
+                page = news_page(f"Berita {f}-{m}", bases[f] + "\n\n" + own,
+                                 published=days[(f, m)])
+                stale: dict[str, Any] = {}
+                if (f, m) == (0, 1):
+                    stale = {"body": story(900)}
+                elif (f, m) == (2, 2):
+                    stale = {"body": bases[0] + "\n\nSalinan."}
+                elif (f, m) == (1, 0):
+                    stale = {"body": bases[1] + "\n\nVersi lama."}
+                aid = store(s, url(n), page, **stale)
+                if (f, m) == (1, 0):  # and a later date than its family's others
+                    s.execute(update(Article).where(Article.id == aid).values(
+                        published_local="2024-12-31T08:00:00+07:00",
+                        published=datetime(2024, 12, 31, 1, tzinfo=UTC)))
+                expected[url(n)] = None if m == 0 else first
+                n += 1
+        store(s, url(n), news_page("Lain", story(950)), body=bases[1] + "\n\nKutipan.")
+        expected[url(n)] = None
+    before = marks(engine)
+    assert before[url(1)] is None and before[url(8)] == url(0)  # the stale groups
+    summary = run(engine, batch=2)
+    assert summary.changed == 4 and not summary.failed
+    assert marks(engine) == expected
+    assert run(engine, force=True).changed == 0
+    assert marks(engine) == expected
+
+
+def test_a_changed_articles_new_mark_goes_with_its_update(engine: Any) -> None:
+    """The mark of an article whose text changed is written by the UPDATE of its new fields,
+    not by a second UPDATE of its row (which would write the whole record, body included,
+    again)."""
+    shared = story(20)
+    with Session(engine) as s, s.begin():
+        x = store(s, url(20), news_page("Asli", shared))
+        y = store(s, url(21), news_page("Salinan", shared + "\n\nSumber: Kabar Kota."),
+                  body=story(21))
+        z = store(s, url(22), news_page("Lain", story(22)), body=shared + "\n\nTambahan.")
+    assert marks(engine) == {url(20): None, url(21): None, url(22): url(20)}
+    mark_updates: list[Any] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+             executemany: bool) -> None:
+        if " ".join(statement.split()).startswith("UPDATE articles SET duplicate_of_id"):
+            mark_updates.append(params)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        summary = run(engine)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert summary.changed == 2
+    after = marks(engine)
+    assert after[url(22)] is None and after[url(21)] == url(20)
+    assert mark_updates == []
+    with Session(engine) as s:
+        row = s.get(Article, y)
+        assert row is not None and row.similarity is not None and row.similarity >= 0.6
+        assert s.get(Article, z).similarity is None  # type: ignore[union-attr]
+    assert x
+
+
+@pytest.mark.parametrize("count", [0, 1, 25, 26, 99, 100, 200, 201, 500, 2000])
+def test_batches_cover_every_id_in_order_and_end_small(count: int) -> None:
+    ids = list(range(1000, 1000 + count))
+    batches = _batches(ids, 200)
+    assert [i for b in batches for i in b] == ids
+    assert all(b for b in batches)
+    assert all(len(b) <= 200 for b in batches)
+    if count:
+        assert len(batches[-1]) <= TAIL
+        # no more batches than needed to end small: the full ones, then halves
+        assert len(batches) <= -(-count // 200) + 3
+    small = _batches(ids, 5)  # batches smaller than the tail are left as they are
+    assert [len(b) for b in small] == [len(ids[i:i + 5]) for i in range(0, count, 5)]
