@@ -1,11 +1,13 @@
 """Re-extraction: the current extraction run again on the archive's stored raw pages.
 
 ``reextract`` selects articles (site, publication dates, ids; those already at the current
-``EXTRACTOR_VERSION`` are skipped unless ``force``), and per batch of ``BATCH`` articles:
+``EXTRACTOR_VERSION`` are skipped unless ``force``), and per batch of ``BATCH`` articles (the
+run's last one cut down to ``TAIL``: nothing overlaps its write):
 
 1. reads their raw pages (the latest fetch: its first page and, for a multi-page article
-   whose pages were stored together, the others in order) in a short read, as stored
-   (compressed: a twentieth of the bytes to hand over);
+   whose pages were stored together, the others in order), ``READ`` articles at a time, as
+   stored (compressed: a twentieth of the bytes to hand over), each handful handed to the
+   workers as soon as it is read;
 2. extracts them in the extraction worker pool (the crawl's, :mod:`crawler.worker_pool`),
    which decompresses them first (the site dictionaries they need are sent to every worker
    once, before the first page that needs them), without learned body containers, so that
@@ -17,15 +19,16 @@
    redone, every article of the batch marked with the current extractor version; each kind
    of row for the whole batch in one statement (executemany), the full-text index's old
    words out and new ones in for the whole batch at once (``storage.text_index``), the
-   near-duplicate groups of the batch left in one statement and formed again article by
-   article (``reextract_store.regroup_batch``). Killed mid-way, the batches written are
-   complete and marked, the others untouched: the next run goes on with those. While one
-   batch is written (in a thread), the next ones are extracted.
+   near-duplicate groups of the batch formed again in memory, article by article, and the
+   marks that changed written at the end (``reextract_store.regroup_batch``; a changed
+   article's with its UPDATE). Killed mid-way, the batches written are complete and marked,
+   the others untouched: the next run goes on with those. While one batch is written (in a
+   thread), the next ones are extracted.
 
 The main process thus only reads, compares and writes: its CPU (what competes with the
-workers for the cores) is about 0.9 ms per changed article (0.3 ms when nothing changed),
-against 0.2 ms feeding the same pages to the workers for extraction alone (``arsip bench
-reextract``; README, "Re-extraction").
+workers for the cores) is about 1.2 ms per changed article on this slow machine (0.6 ms
+when nothing changed), against 0.4 ms feeding the same pages to the workers for extraction
+alone (``arsip bench reextract``; README, "Re-extraction").
 """
 
 from __future__ import annotations

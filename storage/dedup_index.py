@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from storage.fingerprint import Fingerprint, similarity
 from storage.id_lists import ids_in, ids_value
 from storage.models import Article, MinHashBand
-from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt
+from storage.upsert import dialect_name, execute_rows, insert_ignore_stmt, replace_stmt
 
 # Jaccard similarity (estimated) at or above which a new article is a near-duplicate
 DEFAULT_THRESHOLD = 0.6
@@ -300,13 +300,17 @@ def _make_original(marks: Marks, new: _Row, old_root: _Row) -> None:
 
 def index_article(session: Session, article_id: int, fp: Fingerprint, *,
                   replace: bool = False) -> None:
-    """Add the article's LSH band keys (``replace``: drop its old ones first)."""
+    """Add the article's LSH band keys (``replace``: its old ones replaced: each band's row
+    written only where its key changed, bands past the new signature's last deleted)."""
+    conn = session.connection()
+    dialect = dialect_name(session)
     if replace:
-        session.connection().execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
+        conn.execute(delete(MinHashBand).where((MinHashBand.article_id == article_id)
+                                               & (MinHashBand.band >= len(fp.band_keys))))
     if not fp.band_keys:
         return
     # one statement built once, executed for many rows (executemany)
-    execute_rows(session.connection(),
-                 insert_ignore_stmt(dialect_name(session), MinHashBand.__table__,
-                                    ("article_id", "band")),
-                 BAND_COLUMNS, [(article_id, band, key) for band, key in fp.band_keys])
+    stmt = (replace_stmt(dialect, MinHashBand.__table__, ("article_id", "band"), ("key",))
+            if replace else
+            insert_ignore_stmt(dialect, MinHashBand.__table__, ("article_id", "band")))
+    execute_rows(conn, stmt, BAND_COLUMNS, [(article_id, band, key) for band, key in fp.band_keys])

@@ -258,6 +258,31 @@ def test_changed_text_becomes_a_version(engine: Any) -> None:
         assert bands == set(fingerprint(text(v3_text)).band_keys)
 
 
+def test_replaced_bands_are_those_of_the_new_signature_only(engine: Any) -> None:
+    """``index_article(replace=True)`` (a re-check that found a changed page): each band's
+    row replaced where its key changed, and no band past the new signature's last kept."""
+    from dataclasses import replace
+
+    s = STORIES["033100002"]
+    store_all(engine, [page(f"{BASE}{s.path}", s.paragraphs, s.published)])
+    with Session(engine) as session:
+        aid = session.execute(select(Article.id)).scalar_one()
+    fp = fingerprint(text(s.paragraphs))
+    keys = [(band, key ^ 1 if band % 3 == 0 else key) for band, key in fp.band_keys[:10]]
+
+    def bands() -> set[tuple[int, int]]:
+        with Session(engine) as session:
+            return set(session.execute(select(MinHashBand.band, MinHashBand.key)
+                                       .where(MinHashBand.article_id == aid)).all())
+
+    assert bands() == set(fp.band_keys) and len(fp.band_keys) > 10
+    for new_keys in (keys, fp.band_keys, []):
+        with Session(engine) as session, session.begin():
+            dedup_index.index_article(session, aid, replace(fp, band_keys=new_keys),
+                                      replace=True)
+        assert bands() == set(new_keys)
+
+
 @pytest.mark.parametrize("kind", ["exact copy", "near-duplicate"])
 def test_concurrent_writers_of_two_copies_make_one_story(engine, kind) -> None:
     """Two writers store copies of one story at the same time (two crawls, or two machines of
