@@ -63,9 +63,15 @@ _WARM_UP_PAGE = (
 )
 
 
+_WARM: list[bool] = []  # warmed up in this process (and in the processes forked after)
+
+
 def warm_up() -> bool:
     """Load the whole extraction stack in a worker before the first page arrives: what it
     imports lazily (trafilatura, the date parsers, numpy) loads now, while the crawl is still
-    reading robots.txt and sitemaps, not on the first article."""
-    process_page(_WARM_UP_PAGE, "http://warm-up.invalid/read/1/judul", "utf-8", None, False)
+    reading robots.txt and sitemaps, not on the first article. Once per process."""
+    if not _WARM:
+        process_page(_WARM_UP_PAGE, "http://warm-up.invalid/read/1/judul", "utf-8", None,
+                     False)
+        _WARM.append(True)
     return True

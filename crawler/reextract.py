@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import gc
 import sys
 import time
@@ -227,7 +228,8 @@ async def _run(session_factory: Callable[[], Session], options: Options,
             extracted = await task
             if writing is not None:
                 await writing  # the previous batch's transaction, before this one's
-            writing = asyncio.ensure_future(asyncio.to_thread(
+            # in a thread, started now (not at the loop's next turn)
+            writing = asyncio.get_running_loop().run_in_executor(None, functools.partial(
                 _decide_and_write, session_factory, options, pages, extracted, summary,
                 checkpoints))
             if progress is not None:
@@ -273,24 +275,32 @@ async def _run(session_factory: Callable[[], Session], options: Options,
 def _extract_batch(pool: Any, pages: dict[int, list[StoredPage]]
                    ) -> Awaitable[dict[int, list[Any]]]:
     """A batch's pages sent to the workers now (not when the loop next runs a task: the
-    workers start on the first batch while the next ones are read); the awaitable gives
-    each article's results (an exception in place of a page that failed), in page order."""
-    loop = asyncio.get_running_loop()
+    workers start on the first pages while the next ones are read); the awaitable gives
+    each article's results (an exception in place of a page that failed), in page order.
+    Without workers, the pages are extracted here when it is awaited."""
     flat = [(aid, p) for aid, plist in pages.items() for p in plist]
-    futures: list[asyncio.Future[Any]] = []
-    for _, page in flat:
-        try:
-            if pool is not None:
+    futures: list[Any] = []
+    if pool is not None:
+        for _, page in flat:
+            try:
                 futures.append(pool.submit(extract_packed, page))
-                continue
-            result: Any = extract_packed(page)
-        except Exception as exc:  # noqa: BLE001 - one page, reported
-            result = exc
-        futures.append(loop.create_future())
-        futures[-1].set_result(result)
+            except Exception as exc:  # noqa: BLE001 - one page, reported
+                futures.append(exc)
 
     async def collect() -> dict[int, list[Any]]:
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results: list[Any] = []
+        if pool is None:
+            for _, page in flat:
+                try:
+                    results.append(extract_packed(page))
+                except Exception as exc:  # noqa: BLE001 - one page, reported
+                    results.append(exc)
+        else:
+            answers = iter(await asyncio.gather(
+                *(f for f in futures if isinstance(f, asyncio.Future)),
+                return_exceptions=True))
+            results = [next(answers) if isinstance(f, asyncio.Future) else f
+                       for f in futures]
         out: dict[int, list[Any]] = {}
         for (aid, _), result in zip(flat, results, strict=True):
             out.setdefault(aid, []).append(result)

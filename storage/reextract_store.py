@@ -73,6 +73,7 @@ def _statements() -> dict[str, Any]:
     ORM-enabled UPDATE per article cost more than running it."""
     articles = cast(Table, Article.__table__)
     raw_pages = cast(Table, RawPage.__table__)
+    dictionaries_ = cast(Table, RawDictionary.__table__)
     links = cast(Table, ArticleLink.__table__)
     bands = cast(Table, MinHashBand.__table__)
     mine, theirs = bands.alias("mine"), bands.alias("theirs")
@@ -110,7 +111,13 @@ def _statements() -> dict[str, Any]:
         "fingerprints": select(a.id, a.content_hash, a.minhash).where(a.id.in_(ids)),
         "many_bands": select(bands.c.article_id, bands.c.band, bands.c.key)
         .where(bands.c.article_id.in_(ids)).order_by(bands.c.article_id, bands.c.band),
-        "has_dictionary": select(RawDictionary.id).where(RawDictionary.id == bindparam("did")),
+        # (Core statements throughout: an ORM one's first compile in a process cost 5-10 ms,
+        # on a run's first batch, while the workers wait)
+        "raw_meta": select(r.id, r.article_id, r.fetched_at, r.part)
+        .where(r.article_id.in_(ids)).order_by(r.article_id, r.fetched_at, r.id),
+        "raw_rows": select(r.id, r.article_id, r.url, r.headers, r.codec, r.body_gz,
+                           r.dictionary_id, r.part).where(r.id.in_(ids)),
+        "has_dictionary": select(dictionaries_.c.id).where(dictionaries_.c.id == bindparam("did")),
         "mark_version": update(articles).where(a.id.in_(ids))
         .values(extractor_version=bindparam("version")),
     }
@@ -232,11 +239,9 @@ def load_pages(session: Session, article_ids: list[int]) -> dict[int, list[Store
     first)."""
     if not article_ids:
         return {}
-    meta = session.execute(
-        select(RawPage.id, RawPage.article_id, RawPage.fetched_at, RawPage.part)
-        .where(RawPage.article_id.in_(article_ids))
-        .order_by(RawPage.article_id, RawPage.fetched_at, RawPage.id)
-    ).all()
+    st = _statements()
+    conn = session.connection()
+    meta = conn.execute(st["raw_meta"], {"ids": article_ids}).all()
     chosen: dict[int, list[int]] = {}
     latest: dict[int, Any] = {}
     for row in meta:
@@ -246,10 +251,7 @@ def load_pages(session: Session, article_ids: list[int]) -> dict[int, list[Store
         if latest.get(row.article_id) == row.fetched_at:
             chosen.setdefault(row.article_id, []).append(row.id)
     ids = [i for group in chosen.values() for i in group]
-    rows = {r.id: r for r in session.execute(
-        select(RawPage.id, RawPage.article_id, RawPage.url, RawPage.headers, RawPage.codec,
-               RawPage.body_gz, RawPage.dictionary_id, RawPage.part)
-        .where(RawPage.id.in_(ids)))} if ids else {}
+    rows = {r.id: r for r in conn.execute(st["raw_rows"], {"ids": ids})} if ids else {}
     out: dict[int, list[StoredPage]] = {aid: [] for aid in article_ids}
     for aid, group in chosen.items():
         for rid in sorted(group, key=lambda i: (rows[i].part, i)):

@@ -83,3 +83,16 @@ def test_with_no_worker_left_the_crawl_ends_failed_and_says_why() -> None:
     error = recorder.error or ""
     assert "extraction worker processes ended" in error
     assert "killed by signal 9" in error
+
+
+def test_the_extraction_stack_is_warmed_up_once_per_process(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """``warm_up`` runs a page through the extraction once; a second call (a re-extraction
+    after a benchmark's extraction, a pool started again) costs nothing."""
+    from crawler import processing
+
+    calls: list[str] = []
+    monkeypatch.setattr(processing, "_WARM", [])
+    monkeypatch.setattr(processing, "process_page", lambda *a, **k: calls.append(a[1]))
+    assert processing.warm_up() and processing.warm_up()
+    assert len(calls) == 1

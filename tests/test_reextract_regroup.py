@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from crawler.reextract import TAIL, Options, _batches, reextract
 from storage.models import Article
@@ -133,3 +134,38 @@ def test_batches_cover_every_id_in_order_and_end_small(count: int) -> None:
         assert len(batches) <= -(-count // 200) + 3
     small = _batches(ids, 5)  # batches smaller than the tail are left as they are
     assert [len(b) for b in small] == [len(ids[i:i + 5]) for i in range(0, count, 5)]
+
+
+def test_batches_are_written_while_the_next_ones_are_extracted(
+        engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch is committed as soon as it is extracted (its write starts at once, in a
+    thread), not after the run's other batches: a run killed mid-way keeps what it did, and
+    readers see it advance. Here (no worker processes) each page, as it is extracted, counts
+    the articles already re-extracted and committed."""
+    import crawler.reextract as module
+    from crawler.extraction.version import EXTRACTOR_VERSION
+
+    count, batch = 60, 5
+    with Session(engine) as s, s.begin():
+        for n in range(count):
+            store(s, url(400 + n), news_page(f"Berita {n}", story(400 + n, 3)),
+                  body=story(9000 + n, 3))
+    seen: list[int] = []
+    extract = module.extract_packed
+    reader = create_engine(engine.url, poolclass=NullPool)  # a reader of its own
+
+    def counting(page: Any) -> Any:
+        with reader.connect() as conn:
+            seen.append(conn.execute(select(func.count()).select_from(Article).where(
+                Article.extractor_version == EXTRACTOR_VERSION)).scalar_one())
+        return extract(page)
+
+    monkeypatch.setattr(module, "extract_packed", counting)
+    try:
+        summary = run(engine, batch=batch)
+    finally:
+        reader.dispose()
+    assert summary.changed == count and len(seen) == count
+    # when the last page is extracted, all but the batches still in hand are committed
+    assert seen[-1] >= count - (module.AHEAD + 1) * batch, seen
+    assert seen == sorted(seen)
