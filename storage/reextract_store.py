@@ -97,8 +97,6 @@ def _statements() -> dict[str, Any]:
                                            & (bands.c.band >= bindparam("n"))),
         "raw_hash": update(raw_pages).where(r.id == bindparam("rid"))
         .values(content_hash=bindparam("hash")),
-        "group": select(a.id, a.duplicate_of_id).where(
-            (a.id == bindparam("aid")) | (a.duplicate_of_id == bindparam("aid"))),
         "groups": select(a.id, a.duplicate_of_id).where(a.id.in_(ids)
                                                          | a.duplicate_of_id.in_(ids)),
         "current": select(a.id, a.canonical_url, a.title, a.authors, a.published_local,

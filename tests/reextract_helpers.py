@@ -85,6 +85,21 @@ def store(session: Session, url: str, html: bytes, *, title: str | None = None,
     return store_page(session, site_id(session, site), page, near_threshold=0.6).article_id
 
 
+URL = "http://kabar.test/read/{}/berita-{}"
+
+
+def url(n: int) -> str:
+    return URL.format(n, n)
+
+
+def run(engine: Any, **kwargs: Any) -> Any:
+    """``reextract`` on ``engine``'s archive (without worker processes unless asked)."""
+    from crawler.reextract import Options, reextract
+
+    kwargs.setdefault("workers", 0)
+    return reextract(lambda: Session(engine), Options(**kwargs))
+
+
 TABLES = ("articles", "article_versions", "article_links", "minhash_bands", "raw_pages",
           "raw_dictionaries", "article_urls")
 

@@ -21,23 +21,12 @@ from crawler.dedup import fingerprint
 from crawler.extraction.version import EXTRACTOR_VERSION
 from crawler.reextract import Options, extract_stored, reextract
 from storage.models import Article, ArticleLink, ArticleVersion
-from tests.reextract_helpers import news_page, snapshot, store, story
-
-URL = "http://kabar.test/read/{}/berita-{}"
+from tests.reextract_helpers import news_page, run, snapshot, store, story, url
 
 
 @pytest.fixture(autouse=True)
 def _empty_config(tmp_path: Any) -> None:
     (tmp_path / "arsip.toml").touch()
-
-
-def url(n: int) -> str:
-    return URL.format(n, n)
-
-
-def run(engine: Any, **kwargs: Any) -> Any:
-    kwargs.setdefault("workers", 0)
-    return reextract(lambda: Session(engine), Options(**kwargs))
 
 
 def test_changed_fields_are_reported_and_stored(engine: Any, cli: Any) -> None:
