@@ -65,6 +65,7 @@ BATCH = 200
 DIFF_SAMPLES = 5
 AHEAD = 3  # batches handed to the workers ahead of the one written
 READ = 50  # articles read (and handed to the workers) at a time
+FIRST = 12  # the run's first read: the workers' first pages (6 in hand each) sooner
 TAIL = 25  # articles in the last batch, at most (``_batches``)
 FIELDS = ("title", "authors", "dates", "body", "links", "metadata")
 # objects allocated between two young-generation collections during a run (Python's default
@@ -210,8 +211,8 @@ async def _run(session_factory: Callable[[], Session], options: Options,
                           max_in_flight=6)
         pool.start()
     # SQLite: each batch's pages copied from the log into the file on a thread, beside the
-    # next batches (storage.checkpoint); started after the workers' fork
-    checkpoints = _checkpoints(session_factory) if ids and not options.dry_run else None
+    # next batches (storage.checkpoint); started once the first pages are handed out
+    checkpoints: BackgroundCheckpoints | None = None
     threshold = _ease_collections()  # after the workers' fork (which freezes, then thaws)
     try:
         batches = _batches(ids, options.batch)
@@ -225,6 +226,9 @@ async def _run(session_factory: Callable[[], Session], options: Options,
             nonlocal writing
             pages, task = extracting.popleft()
             extracted = await task
+            if all_sent and not extracting and pool is not None:
+                # every result is in: the workers exit beside the last writes
+                pool.close(wait=False)
             if writing is not None:
                 await writing  # the previous batch's transaction, before this one's
             # (started at the loop's next turn, once the next batch's pages are handed out:
@@ -237,14 +241,19 @@ async def _run(session_factory: Callable[[], Session], options: Options,
                 progress(summary)
 
         shared: set[int] = set()  # the dictionaries the workers hold
+        all_sent = False
+        checked = False  # the checkpoints started (where there are any)
         for batch in batches:
             pages: dict[int, list[StoredPage]] = {}
             parts = []
             with session_factory() as session:
-                # read and handed to the workers READ articles at a time: the workers start
-                # on the first pages while the batch's others are read
-                for at in range(0, len(batch), READ):
-                    chunk = store.load_pages(session, batch[at:at + READ])
+                # read and handed to the workers READ articles at a time (the run's first
+                # FIRST): the workers start on the first pages while the others are read
+                at = 0
+                while at < len(batch):
+                    size = FIRST if not parts and not extracting else READ
+                    chunk = store.load_pages(session, batch[at:at + size])
+                    at += size
                     needed = {p.dictionary_id for plist in chunk.values() for p in plist
                               if p.dictionary_id is not None} - shared
                     if needed:  # before any page that needs them (calls run in order)
@@ -256,9 +265,12 @@ async def _run(session_factory: Callable[[], Session], options: Options,
                             await pool.broadcast(share_dictionaries, new)
                     pages.update(chunk)
                     parts.append(_extract_batch(pool, chunk))
+                    if not options.dry_run and not checked:
+                        checkpoints, checked = _checkpoints(session_factory), True
             extracting.append((pages, asyncio.ensure_future(_joined(parts))))
             if len(extracting) >= AHEAD:
                 await write_next()
+        all_sent = True
         while extracting:
             await write_next()
         if writing is not None:

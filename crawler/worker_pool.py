@@ -71,6 +71,7 @@ class WorkerPool:
             collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._joined = False
         self.last_death: str | None = None  # how the last worker that died ended
 
     @property
@@ -149,27 +150,31 @@ class WorkerPool:
                 futures.append(future)
         return list(await asyncio.gather(*futures, return_exceptions=True))
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Let the workers finish the call in hand and exit; wait for them."""
-        if self._closed:
+    def close(self, timeout: float = 30.0, *, wait: bool = True) -> None:
+        """Let the workers finish the call in hand and exit; wait for them (with ``wait``
+        False, not yet: a later ``close()`` does, by then usually at once: a run whose
+        last results are in lets the workers exit beside its last write)."""
+        if not self._closed:
+            self._closed = True
+            for worker in self._workers:
+                self._forget(worker)
+                try:
+                    worker.sock.close()
+                except OSError:
+                    pass
+            error = RuntimeError("the worker pool is closed")
+            for worker in self._workers:  # their results can no longer come
+                _fail_all(worker.in_flight, error)
+            _fail_all((f for _, f in self._waiting), error)
+            self._waiting.clear()
+        if not wait or self._joined:
             return
-        self._closed = True
-        for worker in self._workers:
-            self._forget(worker)
-            try:
-                worker.sock.close()
-            except OSError:
-                pass
+        self._joined = True
         for worker in self._workers:
             worker.process.join(timeout)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(5)
-        error = RuntimeError("the worker pool is closed")
-        for worker in self._workers:
-            _fail_all(worker.in_flight, error)
-        _fail_all((f for _, f in self._waiting), error)
-        self._waiting.clear()
 
     # -- the loop's side ---------------------------------------------------------------
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:

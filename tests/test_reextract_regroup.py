@@ -1,6 +1,6 @@
-"""``arsip reextract``'s near-duplicate regrouping in bulk and how a run is cut into batches
-(``storage.reextract_store.regroup_batch``, ``storage.dedup_index.MarkBook``,
-``crawler.reextract._batches``)."""
+"""``arsip reextract``'s near-duplicate regrouping in bulk, how a run is cut into batches and
+how its pages reach the workers (``storage.reextract_store.regroup_batch``,
+``storage.dedup_index.MarkBook``, ``crawler.reextract._batches``, ``_run``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from crawler.reextract import TAIL, _batches
+from crawler.reextract import FIRST, READ, TAIL, _batches
 from storage.models import Article
 from tests.reextract_helpers import news_page, run, store, story, url
 
@@ -157,3 +157,59 @@ def test_batches_are_written_while_the_next_ones_are_extracted(
     # when the last page is extracted, all but the batches still in hand are committed
     assert seen[-1] >= count - (module.AHEAD + 1) * batch, seen
     assert seen == sorted(seen)
+
+
+def test_the_workers_start_early_and_are_let_go_before_the_last_write(
+        engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's start and end, where a core would stand idle: the first read is of
+    ``FIRST`` articles only (the workers start on them while the rest of the batch is read),
+    the SQLite checkpoints start only once those pages are handed out, and the workers are
+    let go (closed without waiting) as soon as the last results are in, before the last
+    batch is written; they are reaped at the end."""
+    import crawler.reextract as module
+    from crawler.worker_pool import WorkerPool
+
+    count = 60  # batches of 30: 30, 5, 25 (the last cut down)
+    with Session(engine) as s, s.begin():
+        for n in range(count):
+            store(s, url(700 + n), news_page(f"Kabar {n}", story(700 + n, 3)),
+                  body=story(7000 + n, 3))
+    events: list[tuple[Any, ...]] = []
+    load, submit, close = module.store.load_pages, WorkerPool.submit, WorkerPool.close
+    checkpoints, write = module._checkpoints, module._decide_and_write
+
+    def loading(session: Any, ids: list[int]) -> Any:
+        events.append(("read", len(ids)))
+        return load(session, ids)
+
+    def submitting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if ("submit",) not in events:
+            events.append(("submit",))
+        return submit(self, *args, **kwargs)
+
+    def closing(self: Any, *args: Any, wait: bool = True, **kwargs: Any) -> None:
+        events.append(("close", wait))
+        close(self, *args, wait=wait, **kwargs)
+
+    def starting(*args: Any) -> Any:
+        events.append(("checkpoints",))
+        return checkpoints(*args)
+
+    def writing(*args: Any, **kwargs: Any) -> None:
+        events.append(("write",))
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(module.store, "load_pages", loading)
+    monkeypatch.setattr(WorkerPool, "submit", submitting)
+    monkeypatch.setattr(WorkerPool, "close", closing)
+    monkeypatch.setattr(module, "_checkpoints", starting)
+    monkeypatch.setattr(module, "_decide_and_write", writing)
+    summary = run(engine, workers=1, batch=30)
+    assert summary.changed == count and not summary.failed
+    reads = [e[1] for e in events if e[0] == "read"]
+    assert reads[0] == FIRST and max(reads[1:]) <= READ and sum(reads) == count, reads
+    assert events.index(("submit",)) < events.index(("checkpoints",)), events
+    writes = [i for i, e in enumerate(events) if e == ("write",)]
+    assert len(writes) == 3
+    assert events.index(("close", False)) < writes[-1], events
+    assert events[-1] == ("close", True), events

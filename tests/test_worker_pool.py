@@ -174,3 +174,35 @@ def test_submit_sends_the_call_before_it_returns(pool: WorkerPool) -> None:
     answered, (pid, digest) = asyncio.run(main())
     assert answered
     assert digest == hashlib.sha256(b"now").hexdigest() and pid != os.getpid()
+
+
+def test_close_without_waiting_lets_the_workers_go_and_a_later_close_joins_them() -> None:
+    """``close(wait=False)`` (``reextract`` once its last results are in, before its last
+    write): returns at once, the workers exit by themselves, a call still in hand fails at
+    once (its result can no longer come), and a later ``close()`` reaps them."""
+    pool = WorkerPool(2)
+    pool.start()
+    processes = [w.process for w in pool._workers]
+
+    async def main() -> BaseException | None:
+        await asyncio.gather(*(pool.run(_digest, b"x") for _ in range(4)))
+        pending = pool.submit(_digest, b"slow", 1.0)
+        started = time.monotonic()
+        pool.close(wait=False)
+        assert time.monotonic() - started < 0.5  # did not wait for the call in hand
+        try:
+            await asyncio.wait_for(pending, 5)
+        except BaseException as exc:  # noqa: BLE001 - what it failed with is the point
+            return exc
+        return None
+
+    error = asyncio.run(main())
+    assert isinstance(error, RuntimeError) and "closed" in str(error)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(p.exitcode is None for p in processes):
+        time.sleep(0.05)  # not joined: exitcode polls the child (waitpid WNOHANG)
+    assert all(p.exitcode == 0 for p in processes)  # exited by themselves, cleanly
+    pool.close()  # joins (at once now), and is idempotent
+    pool.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(pool.run(_digest, b"x"))
