@@ -245,7 +245,7 @@ async def _run(session_factory: Callable[[], Session], options: Options,
         checked = False  # the checkpoints started (where there are any)
         for batch in batches:
             pages: dict[int, list[StoredPage]] = {}
-            parts = []
+            parts: list[Awaitable[dict[int, list[Any]]]] = []
             with session_factory() as session:
                 # read and handed to the workers READ articles at a time (the run's first
                 # FIRST): the workers start on the first pages while the others are read
