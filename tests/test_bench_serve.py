@@ -31,6 +31,7 @@ def test_bench_serve_small(cli: Any, tmp_path: Path, writer: str, seconds: str) 
         assert 0 < data[kind]["p50_ms"] <= data[kind]["p95_ms"], kind
     assert data["errors"] == 0 and data["database_locked"] == 0, data["error_samples"]
     assert data["requests_per_s"] > 0 and data["peak_rss_mb"] > 10
+    assert data["sites_first_ms"] > 0  # the sites page once, its cached figures computed
     assert data["writer"] == writer
     assert data["writer_articles"] > 0 and data["writer_errors"] == 0, data
     engine = open_archive(f"sqlite:///{kept}", readonly=True)

@@ -3,6 +3,7 @@ the templates. Made by :func:`web.app.create_app`, kept on ``app.state.arsip``."
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,25 +34,35 @@ class WebState:
     _cache_locks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cached(self, key: str, ttl: float, fn: Callable[[Session], T]) -> T:
-        """``read(fn)``, computed at most every ``ttl`` seconds: while one request computes a
-        stale value again, the others are served the previous one. Each key has its own
-        lock: a slow value being computed never holds up another."""
+        """``read(fn)``, computed at most every ``ttl`` seconds. Once stale, the value is
+        served as it is while a thread of its own computes it again: no request waits for a
+        slow figure (the sites page's take seconds at a million articles) but the very
+        first, which the others asking meanwhile wait for. Each key has its own lock: a
+        slow value being computed never holds up another; a refresh that fails leaves the
+        stale value (logged; tried again by the next request)."""
         now = time.monotonic()
         entry = self._cache.get(key)
         if entry is not None and now - entry[0] < ttl:
             return entry[1]  # type: ignore[no-any-return]
         with self._cache_locks_lock:
             lock = self._cache_locks.setdefault(key, threading.Lock())
-        if entry is not None and not lock.acquire(blocking=False):
+        if entry is not None:
+            if lock.acquire(blocking=False):  # else a refresh is under way already
+                threading.Thread(target=self._refresh, args=(key, fn, lock), daemon=True,
+                                 name=f"arsip-web-refresh-{key}").start()
             return entry[1]  # type: ignore[no-any-return]
-        if entry is None:
-            lock.acquire()
-        try:
+        with lock:
             entry = self._cache.get(key)
-            if entry is None or time.monotonic() - entry[0] >= ttl:
+            if entry is None:
                 entry = (time.monotonic(), self.read(fn))
                 self._cache[key] = entry
             return entry[1]  # type: ignore[no-any-return]
+
+    def _refresh(self, key: str, fn: Callable[[Session], Any], lock: threading.Lock) -> None:
+        try:
+            self._cache[key] = (time.monotonic(), self.read(fn))
+        except Exception as exc:  # noqa: BLE001 - the stale value stays; the next asks again
+            logger.warning("refreshing %s failed (the previous value is shown): %s", key, exc)
         finally:
             lock.release()
 
