@@ -48,8 +48,12 @@ class WebState:
             lock = self._cache_locks.setdefault(key, threading.Lock())
         if entry is not None:
             if lock.acquire(blocking=False):  # else a refresh is under way already
-                threading.Thread(target=self._refresh, args=(key, fn, lock), daemon=True,
-                                 name=f"arsip-web-refresh-{key}").start()
+                try:
+                    threading.Thread(target=self._refresh, args=(key, fn, lock),
+                                     daemon=True, name=f"arsip-web-refresh-{key}").start()
+                except RuntimeError as exc:  # no thread to be had: the next request tries
+                    lock.release()
+                    logger.warning("refreshing %s not started: %s", key, exc)
             return entry[1]  # type: ignore[no-any-return]
         with lock:
             entry = self._cache.get(key)
