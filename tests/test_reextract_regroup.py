@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from crawler.reextract import FIRST, READ, TAIL, _batches
 from storage.models import Article
 from tests.reextract_helpers import news_page, run, store, story, url
+from tests.sql_capture import statements
 
 
 @pytest.fixture(autouse=True)
@@ -87,18 +88,9 @@ def test_a_changed_articles_new_mark_goes_with_its_update(engine: Any) -> None:
                   body=story(21))
         z = store(s, url(22), news_page("Lain", story(22)), body=shared + "\n\nTambahan.")
     assert marks(engine) == {url(20): None, url(21): None, url(22): url(20)}
-    mark_updates: list[Any] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
-             executemany: bool) -> None:
-        if " ".join(statement.split()).startswith("UPDATE articles SET duplicate_of_id"):
-            mark_updates.append(params)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(engine, lambda sql: " ".join(sql.split()).startswith(
+            "UPDATE articles SET duplicate_of_id")) as mark_updates:
         summary = run(engine)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert summary.changed == 2
     after = marks(engine)
     assert after[url(22)] is None and after[url(21)] == url(20)

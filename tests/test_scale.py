@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Article, Site
 from storage.search import search
+from tests.sql_capture import sqlite_plan, statements
 
 MANY = 33_000  # more matches than SQLite's 32766 bound variables
 
@@ -114,8 +115,6 @@ def test_migration_0008_leaves_the_per_site_counts_on_their_covering_index(
     taken for them instead: every row read, 2.8 -> 46.6 s)."""
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite planner statistics")
-    from sqlalchemy import event
-
     from storage.engine import downgrade, upgrade
     from storage.queries import site_stats
 
@@ -124,23 +123,13 @@ def test_migration_0008_leaves_the_per_site_counts_on_their_covering_index(
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     upgrade(engine)
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "min(articles.published)" in statement:
-            seen.append((statement, params))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        with Session(engine) as session:
-            rows = site_stats(session)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    with statements(engine, lambda sql: "min(articles.published)" in sql) as seen, \
+            Session(engine) as session:
+        rows = site_stats(session)
     assert rows[0]["articles"] == 200 and len(seen) == 1
+    plan = sqlite_plan(engine, *seen[0])
     with engine.connect() as conn:
         indexes = set(conn.exec_driver_sql(
             "SELECT idx FROM sqlite_stat1 WHERE tbl = 'articles'").scalars())
-        plan = " / ".join(str(r[-1]) for r in conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + seen[0][0], seen[0][1]))
     assert "COVERING INDEX ix_articles_site_stats" in plan, plan
     assert "ix_articles_first_seen_site" in indexes

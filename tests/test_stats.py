@@ -15,6 +15,7 @@ from storage.errors import NotFound
 from storage.models import ArticleURL
 from storage.queries import archive_size, site_stats
 from tests.archive_factory import ArchiveFactory, filler
+from tests.sql_capture import sqlite_plan, statements
 
 
 @pytest.fixture(autouse=True)
@@ -112,8 +113,6 @@ def test_articles_per_day_reads_an_index_not_the_articles(engine: Any) -> None:
     overflow pages) took 3.5 to 28.6 s a refresh, however few articles the window held."""
     from datetime import date
 
-    from sqlalchemy import event
-
     from storage.dashboard import articles_per_day
 
     with Session(engine) as s:
@@ -122,28 +121,19 @@ def test_articles_per_day_reads_an_index_not_the_articles(engine: Any) -> None:
             f.article(title=f"T{n}", body=filler(20, n), site=("kompas", "tempo")[n % 2],
                       first_seen=datetime(2026, 3, 1 + n % 9, tzinfo=UTC))
         s.commit()
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "first_seen" in statement and "GROUP BY" in statement:
-            seen.append((statement, params))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        with Session(engine) as s:
-            counts = articles_per_day(s, days=10, today=date(2026, 3, 10))
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    with statements(engine, lambda sql: "first_seen" in sql and "GROUP BY" in sql) as seen, \
+            Session(engine) as s:
+        counts = articles_per_day(s, days=10, today=date(2026, 3, 10))
     assert sum(sum(days.values()) for days in counts.values()) == 30
     assert len(seen) == 1
     statement, params = seen[0]
+    if engine.dialect.name == "sqlite":
+        plan = sqlite_plan(engine, statement, params)
+        assert "COVERING INDEX ix_articles_first_seen_site" in plan, plan
+        return
+    # PostgreSQL reads a table this small whole by choice: may it use the index at all?
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            plan = " / ".join(str(row[-1]) for row in conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + statement, params))
-            assert "COVERING INDEX ix_articles_first_seen_site" in plan, plan
-        else:  # a table this small is read whole by choice: may it use the index at all?
-            conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = " / ".join(conn.exec_driver_sql("EXPLAIN " + statement, params).scalars())
-            assert "ix_articles_first_seen_site" in plan, plan
-            assert "Seq Scan on articles" not in plan, plan
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = " / ".join(conn.exec_driver_sql("EXPLAIN " + statement, params).scalars())
+    assert "ix_articles_first_seen_site" in plan, plan
+    assert "Seq Scan on articles" not in plan, plan
