@@ -10,10 +10,17 @@ from tests.conftest import run_cli
 
 
 def test_bench_reextract_runs_small_and_prints_the_keys() -> None:
-    res = run_cli("bench", "reextract", "--pages", "24", "--workers", "1", "--format", "json")
+    res = run_cli("bench", "reextract", "--pages", "24", "--workers", "1", "--rounds", "3",
+                  "--format", "json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["pages"] == 24 and out["extract"]["articles"] == 24
+    # each round starts from the archive as built: every article changes in every round
+    assert out["rounds"] == 3 and out["changed_per_round"] == [24, 24, 24]
+    ratios = out["ratios_reextract_extract"]
+    assert len(ratios) == 3 and len(out["ratios_unchanged_extract"]) == 3
+    # the figures are the median round's
+    assert out["ratio_reextract_extract"] == sorted(ratios)[1]
     # the synthetic archive was stored by an older extraction: every article changes once,
     # then (with --force) none does
     assert out["reextract"]["examined"] == 24 and out["reextract"]["changed"] == 24
@@ -28,7 +35,7 @@ def test_bench_reextract_runs_small_and_prints_the_keys() -> None:
     assert all(value > 0 for value in cpu.values())
     assert 0 < out["raw_stored_bytes"] < out["raw_bytes"]
     assert out["raw_ratio"] == round(out["raw_stored_bytes"] / out["raw_bytes"], 4)
-    text = run_cli("bench", "reextract", "--pages", "12", "--workers", "0")
+    text = run_cli("bench", "reextract", "--pages", "12", "--workers", "0", "--rounds", "1")
     assert text.returncode == 0, text.stderr
     assert "ratio reextract/extract" in text.stdout
     assert "main process CPU per article" in text.stdout
