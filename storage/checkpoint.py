@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import event
@@ -42,6 +43,31 @@ SAFETY_PAGES = 16384
 # SQLite's own default (pages)
 DEFAULT_PAGES = 1000
 _INFO_KEY = "arsip_wal_autocheckpoint"
+# engine -> how many BackgroundCheckpoints run on it now; an engine is in it once its one
+# checkout listener is set (one per engine, however many writers run on it in turn)
+_RUNNING: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _watch(engine: Engine) -> None:
+    """The engine's connections, as they are checked out, get the automatic checkpoint of
+    the state: ``SAFETY_PAGES`` while a thread runs on the engine, else SQLite's default
+    (set when it changes: a PRAGMA per checkout would cost more than it does)."""
+    with _RUNNING_LOCK:
+        if engine in _RUNNING:
+            return
+        _RUNNING[engine] = 0
+    ref = weakref.ref(engine)  # the listener must not keep the engine alive
+
+    def on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        watched = ref()
+        running = watched is not None and _RUNNING.get(watched, 0) > 0
+        pages = SAFETY_PAGES if running else DEFAULT_PAGES
+        if record.info.get(_INFO_KEY, DEFAULT_PAGES) != pages:
+            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
+            record.info[_INFO_KEY] = pages
+
+    event.listen(engine, "checkout", on_checkout)
 
 
 class BackgroundCheckpoints:
@@ -67,8 +93,9 @@ class BackgroundCheckpoints:
         keep their page cache: nothing is reconnected)."""
         if not self.enabled or self._thread is not None:
             return self
-        if not event.contains(self.engine, "checkout", self._on_checkout):
-            event.listen(self.engine, "checkout", self._on_checkout)
+        _watch(self.engine)
+        with _RUNNING_LOCK:
+            _RUNNING[self.engine] += 1
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="arsip-wal-checkpoints",
                                         daemon=True)
@@ -89,14 +116,8 @@ class BackgroundCheckpoints:
         self._stopping.set()
         self._wake.set()
         thread.join()
-
-    def _on_checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        """The connection's automatic checkpoint for the current state (set when it
-        changes: a PRAGMA per checkout would cost more than it does)."""
-        pages = SAFETY_PAGES if self._thread is not None else DEFAULT_PAGES
-        if record.info.get(_INFO_KEY, DEFAULT_PAGES) != pages:
-            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
-            record.info[_INFO_KEY] = pages
+        with _RUNNING_LOCK:
+            _RUNNING[self.engine] -= 1
 
     def __enter__(self) -> BackgroundCheckpoints:
         return self.start()

@@ -82,6 +82,24 @@ def test_the_writer_leaves_the_checkpoint_to_the_thread(sqlite_engine):
     assert _autocheckpoint(engine) == DEFAULT_PAGES
 
 
+def test_writers_in_turn_on_one_engine_share_one_listener(sqlite_engine):
+    """Each run of a batch writer (``arsip bench reextract`` runs several on one engine)
+    starts its own thread; the engine keeps one checkout listener, not one per run, and
+    its connections follow the thread running now."""
+    engine, _ = sqlite_engine
+    first = BackgroundCheckpoints(engine, min_interval=0).start()
+    listeners = len(engine.pool.dispatch.checkout)
+    first.stop()
+    for _ in range(3):
+        again = BackgroundCheckpoints(engine, min_interval=0).start()
+        try:
+            assert _autocheckpoint(engine) == SAFETY_PAGES
+        finally:
+            again.stop()
+        assert _autocheckpoint(engine) == DEFAULT_PAGES
+    assert len(engine.pool.dispatch.checkout) == listeners
+
+
 def test_stop_copies_the_last_batches(sqlite_engine):
     engine, path = sqlite_engine
     checkpoints = BackgroundCheckpoints(engine, min_interval=60).start()
