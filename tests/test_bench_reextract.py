@@ -39,3 +39,29 @@ def test_bench_reextract_runs_small_and_prints_the_keys() -> None:
     assert text.returncode == 0, text.stderr
     assert "ratio reextract/extract" in text.stdout
     assert "main process CPU per article" in text.stdout
+
+
+def test_the_older_extraction_cut_at_the_first_baca_juga() -> None:
+    """``--stale cut``: each stored body is what an extractor that stopped at the body's
+    first "Baca Juga" line kept: the paragraphs before it, none after; ``lead`` keeps the
+    first paragraph only."""
+    from arsip.bench.reextract import stale_body
+    from arsip.bench.synthetic_site import SyntheticSite
+
+    site = SyntheticSite(40, 3)
+    for story in site.stories:
+        first = min(story.inline)
+        cut = stale_body(site, story, "cut")
+        kept = [site.paragraphs[p] for p in story.paragraphs[:first + 1]]
+        assert cut == f"{story.title}. " + " ".join(kept)
+        assert site.paragraphs[story.paragraphs[first + 1]] not in cut
+        assert stale_body(site, story, "lead") == \
+            f"{story.title}. {site.paragraphs[story.paragraphs[0]]}"
+    res = run_cli("bench", "reextract", "--pages", "24", "--workers", "1", "--rounds", "1",
+                  "--stale", "cut", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["stale"] == "cut" and out["changed_per_round"] == [24]
+    # no syndicated copy among the first 24 stories (one in 33 is one): nothing is a
+    # near-duplicate in the stale archive either
+    assert out["stale_near_duplicates"] == 0
