@@ -80,18 +80,24 @@ def test_bulk_build_restores_settings_and_indexes(engine: Any) -> None:
         assert [h.id for h in search(session, "zanzibarku")] == [1000]
 
 
-def test_migration_0004_keeps_planner_statistics_complete(engine: Any) -> None:
-    """An analysed SQLite archive gets statistics for the new index too (without them
-    SQLite planned the export through the wrong index)."""
+def _analysed_then_upgraded(engine: Any, articles: int, revision: str) -> None:
+    """An SQLite archive of ``articles`` at ``revision``, analysed (planner statistics in
+    ``sqlite_stat1``), then upgraded to the latest migration; other backends skip."""
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite planner statistics")
     from storage.engine import downgrade, upgrade
 
-    _fill(engine, 50)
-    downgrade(engine, "0003")
+    _fill(engine, articles)
+    downgrade(engine, revision)
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     upgrade(engine)
+
+
+def test_migration_0004_keeps_planner_statistics_complete(engine: Any) -> None:
+    """An analysed SQLite archive gets statistics for the new index too (without them
+    SQLite planned the export through the wrong index)."""
+    _analysed_then_upgraded(engine, 50, "0003")
     with engine.connect() as conn:
         indexes = set(conn.exec_driver_sql(
             "SELECT idx FROM sqlite_stat1 WHERE tbl = 'articles'").scalars())
@@ -113,16 +119,9 @@ def test_migration_0008_leaves_the_per_site_counts_on_their_covering_index(
     has statistics of its own, and `arsip stats`'s per-site counts still read the index that
     covers them (at a million articles an index led by site_id, without statistics, was
     taken for them instead: every row read, 2.8 -> 46.6 s)."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite planner statistics")
-    from storage.engine import downgrade, upgrade
     from storage.queries import site_stats
 
-    _fill(engine, 200)
-    downgrade(engine, "0007")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-    upgrade(engine)
+    _analysed_then_upgraded(engine, 200, "0007")
     with statements(engine, lambda sql: "min(articles.published)" in sql) as seen, \
             Session(engine) as session:
         rows = site_stats(session)

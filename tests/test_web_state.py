@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
+from tests.fault_helpers import wait_for
 from web.state import WebState
 
 
@@ -39,14 +40,10 @@ def test_a_stale_value_is_served_while_a_thread_computes_it_again(state: WebStat
     # stale: answered at once with the old value, by every request, while one refresh runs
     assert [state.cached("k", 0.05, slow) for _ in range(5)] == ["first"] * 5
     assert time.monotonic() - started < 1.0
-    deadline = time.monotonic() + 5
-    while calls != ["first", "second"] and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: calls == ["first", "second"], 5, 0.01)
     assert calls == ["first", "second"]  # one refresh, not one per request
     release.set()
-    deadline = time.monotonic() + 5
-    while state.cached("k", 60, slow) != "second" and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: state.cached("k", 60, slow) == "second", 5, 0.01)
     assert state.cached("k", 60, slow) == "second"
 
 
@@ -63,13 +60,10 @@ def test_a_failed_refresh_keeps_the_stale_value_and_is_tried_again(
     assert state.cached("k", 0.01, flaky) == "first"
     time.sleep(0.05)
     assert state.cached("k", 0.01, flaky) == "first"  # starts the refresh that fails
-    deadline = time.monotonic() + 5
-    while "database gone" not in caplog.text and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: "database gone" in caplog.text, 5, 0.01)
     assert "database gone" in caplog.text
-    deadline = time.monotonic() + 5
-    while state.cached("k", 0.01, flaky) != "third" and time.monotonic() < deadline:
-        time.sleep(0.02)  # each request on the stale value tries again
+    # each request on the stale value tries again
+    wait_for(lambda: state.cached("k", 0.01, flaky) == "third", 5, 0.02)
     assert state.cached("k", 60, flaky) == "third"
 
 
