@@ -72,14 +72,14 @@ def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
                + " ORDER BY articles_fts.rowid DESC LIMIT :n")
         params.update(match=to_fts5(query), n=limit)
     elif dialect == "postgresql":
-        total = pg_newest.begin_search(session)
+        scope = pg_newest.begin_search(session)
         where, params, binds = filters.sql(session)
         if before is not None:
             where.append("a.id < :before")
             params["before"] = before
         tsquery = to_tsquery(query)
         return pg_newest.newest(
-            session, pg_plan_newest(session, query, tsquery, limit, total=total),
+            session, pg_plan_newest(session, query, tsquery, limit, scope=scope),
             vector="a.search_vector",
             tsquery=tsquery, k=limit, conditions="".join(f" AND {w}" for w in where),
             params=params, binds=binds, below=before)

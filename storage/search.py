@@ -198,7 +198,7 @@ def _rank_sqlite(session: Session, query: Query, filters: ArticleFilter, limit: 
 
 def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, limit: int,
                      candidates: int) -> dict[int, float]:
-    total = pg_newest.begin_search(session)
+    scope = pg_newest.begin_search(session)
     where, params, binds = filters.sql(session)
     conditions = "".join(f" AND {w}" for w in where)
     q, qt = to_tsquery(query), to_tsquery(Query(clauses=query.clauses))
@@ -207,12 +207,12 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     # a prefix such as "ber*" is in half the titles). The title candidates' exclusions, if
     # any, are tested on those few rows; every candidate then matches the whole query.
     body = pg_newest.newest(
-        session, pg_plan_newest(session, query, q, candidates, total=total),
+        session, pg_plan_newest(session, query, q, candidates, scope=scope),
         vector="a.search_vector",
         tsquery=q, k=candidates, conditions=conditions, params=params, binds=binds)
     excluded = " AND {v} @@ to_tsquery('simple', :q)" if query.excluded else ""
     titles = pg_newest.newest(
-        session, pg_plan_newest(session, query, qt, candidates, PG_TITLE_VECTOR, total=total),
+        session, pg_plan_newest(session, query, qt, candidates, PG_TITLE_VECTOR, scope=scope),
         vector=PG_TITLE_VECTOR, tsquery=qt, k=candidates, conditions=conditions,
         params={**params, "q": q}, binds=binds, walk_extra=excluded.format(v="w.body_v"),
         bitmap_extra=excluded.format(v="a.search_vector"))
@@ -228,14 +228,16 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
 
 
 def pg_plan_newest(session: Session, query: Query, tsquery: str, k: int,
-                   vector: str = "a.search_vector", *, total: float) -> pg_newest.Plan:
+                   vector: str = "a.search_vector", *,
+                   scope: pg_newest.Scope) -> pg_newest.Plan:
     """How to find the newest ``k`` articles whose ``vector`` matches ``query`` (as
     ``tsquery``), from the planner's estimate of their share: for :func:`rank`'s candidates
-    and for callers listing matches newest first (``total``: the planner's count of
-    articles, from :func:`storage.pg_newest.begin_search`)."""
-    phrase = any(len(t.words) > 1 for t in query.positive_terms())
-    return pg_newest.plan(pg_newest.share(session, tsquery, total, vector), total, k,
-                          phrase=phrase)
+    and for callers listing matches newest first (``scope``: from
+    :func:`storage.pg_newest.begin_search`)."""
+    terms = query.positive_terms()
+    return pg_newest.plan(pg_newest.share(session, tsquery, scope.total, vector),
+                          scope.total, k, phrase=any(len(t.words) > 1 for t in terms),
+                          prefix=any(t.prefix for t in terms), recent=scope.recent)
 
 
 # --- snippets -----------------------------------------------------------------------------

@@ -329,27 +329,71 @@ def test_postgresql_newest_matches_plan_by_estimated_cost() -> None:
     assert plan(0.045, 1e6, 10**9) == type(rare)(walk=False, slice_rows=None)
 
 
-@pytest.mark.parametrize("how", ["walk", "slice", "bitmap"])
-def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str) -> None:
+def test_postgresql_newest_matches_plan_with_the_recency_column() -> None:
+    """With the index's recency column (migration 0009) a slice of the newest buckets costs
+    what its ids and its matches cost, not the term's postings: taken for common and
+    middling terms alike, sized for about twice k matches, the walk or the bitmap kept
+    for going on below it. Not for a rare term (its few matches are cheaper than
+    thousands of buckets), nor for a prefix (GIN collects its postings whole first), nor
+    for a phrase whose rows must each be rechecked, nor without the column."""
+    from storage.pg_newest import plan
+
+    for share in (0.9985, 0.52, 0.045, 0.0064):  # "dengan", "pemerintah", "presiden"...
+        got = plan(share, 1e6, 1001, recent=True)
+        assert got.recent, share
+        assert got.slice_rows is not None and 1.5 * 1001 / share <= got.slice_rows <= 1e6
+    assert plan(0.9985, 1e6, 1001, recent=True).walk  # below it: a walk
+    assert not plan(0.0064, 1e6, 1001, recent=True).walk  # below it: every match
+    assert not plan(0.52, 1e6, 1001).recent  # no column: the walk, as before
+    assert not plan(0.0019, 1e6, 1001, recent=True).recent  # "blinken": every match
+    assert plan(1.0, 1e6, 1001, recent=True, prefix=True).walk  # "meng*"
+    assert not plan(1.0, 1e6, 1001, recent=True, prefix=True).recent
+    assert not plan(1.0, 1e6, 1001, recent=True, phrase=True).recent  # '"dan di"'
+    assert not plan(0.045, 1e4, 1001, recent=True).recent  # the slice is the archive
+
+
+@pytest.mark.parametrize("how", ["walk", "slice", "bitmap", "recent-walk", "recent-bitmap"])
+def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str,
+                                                         monkeypatch: Any) -> None:
     """Whatever the plan, the newest k matches that pass the filters, highest first; a
-    slice holding too few falls back to every match."""
+    slice holding too few falls back to every match; a recent slice holding too few goes
+    on below it by the walk or the bitmap. The recent slice is read through the search
+    index, its bucket an index condition."""
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plans (ARSIP_TEST_DATABASE_URL)")
-    from storage.pg_newest import Plan, newest
+    from storage import pg_newest
+    from storage.pg_newest import BUCKET_IDS, Plan, newest
 
+    sliced: list[str] = []
+    real_ids = pg_newest._ids
+
+    def ids_seen(session: Any, sql: str, values: Any, binds: Any) -> list[int]:
+        if f"/ {BUCKET_IDS})" in sql:
+            sliced.append(sql)
+        return real_ids(session, sql, values, binds)
+
+    monkeypatch.setattr(pg_newest, "_ids", ids_seen)
     with Session(engine) as s:
         f = ArchiveFactory(s)
         made = []
         for n in range(40):
+            if n == 20:  # the newer half in buckets of their own, above the older half
+                s.flush()
+                s.execute(text("SELECT setval(pg_get_serial_sequence('articles', 'id'), "
+                               f"{3 * BUCKET_IDS})"))
             word = "langka" if n % 7 == 0 else "biasa"
             made.append(f.article(title=f"Judul {n}", body=f"{word} {filler(20, n)}",
                                   site="tempo" if n % 2 else "kompas"))
         s.commit()
         ids = [a.id for a in made]
+        assert ids[20] // BUCKET_IDS > ids[19] // BUCKET_IDS
         plans = {"walk": Plan(walk=True, slice_rows=None),
                  # a slice of the newest 10 ids holds 1 or 2 "langka": falls back
                  "slice": Plan(walk=False, slice_rows=10),
-                 "bitmap": Plan(walk=False, slice_rows=None)}
+                 "bitmap": Plan(walk=False, slice_rows=None),
+                 # the newest bucket holds the newer half: 2 "langka" of kompas, 1 short
+                 "recent-walk": Plan(walk=True, slice_rows=10, recent=True),
+                 "recent-bitmap": Plan(walk=False, slice_rows=10, recent=True)}
         where, params, binds = ArticleFilter(site="kompas").sql(s)
         got = newest(s, plans[how], vector="a.search_vector", tsquery="langka", k=3,
                      conditions="".join(f" AND {w}" for w in where), params=params,
@@ -360,6 +404,40 @@ def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str)
     langka_kompas = [i for n, i in enumerate(ids) if n % 7 == 0 and n % 2 == 0]
     assert got == sorted(langka_kompas, reverse=True)[:3]
     assert below == [i for n, i in reversed(list(enumerate(ids[:30]))) if n % 7][:4]
+    assert len(sliced) == (2 if how.startswith("recent") else 0)
+    with Session(engine) as s:  # the slice's bucket is the index's third column
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        plan = "\n".join(s.execute(
+            text("EXPLAIN " + pg_newest.recent_sql("a.search_vector", "")),
+            {"nq": "langka", "nbucket": 1, "nk": 3}).scalars())
+    assert "Index Scan on ix_articles_search_vector" in plan, plan
+    assert f"AND ((id / {BUCKET_IDS}) >= 1))" in plan.split("Index Cond:")[1], plan
+
+
+def test_postgresql_search_without_the_recency_column(engine: Any) -> None:
+    """An archive whose search index has no recency column (migration 0009 could not
+    create ``btree_gin``, or a downgrade): searches say so and find what they found."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plans (ARSIP_TEST_DATABASE_URL)")
+    from storage.engine import downgrade
+    from storage.pg_newest import begin_search
+
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        made = [f.article(title=f"Judul {n}", body=f"{'langka' if n % 3 else 'biasa'} "
+                          f"{filler(20, n)}") for n in range(12)]
+        s.commit()
+        langka = {a.id for n, a in enumerate(made) if n % 3}
+        assert begin_search(s).recent
+        s.rollback()
+        with_column = ids(search(s, "langka", limit=5))
+        s.rollback()
+        downgrade(engine, "0008")
+        assert not begin_search(s).recent
+        s.rollback()
+        assert ids(search(s, "langka", limit=5)) == with_column
+    assert len(with_column) == 5 and set(with_column) <= langka
 
 
 def test_postgresql_match_estimates_are_reused_for_a_while(engine: Any,
