@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, true
 from sqlalchemy.orm import Session
 
 from storage.models import Article, CrawlRun, DaemonHeartbeat, Site, utcnow
@@ -68,13 +68,26 @@ def articles_per_day(session: Session, *, days: int = 90,
 
 
 def recent_runs(session: Session, *, per_site: int = 5) -> dict[str, list[CrawlRun]]:
-    """The latest ``per_site`` runs of every site, newest first, by site name."""
-    result: dict[str, list[CrawlRun]] = {}
-    sites = session.execute(select(Site.id, Site.name).order_by(Site.name)).all()
-    for site_id, name in sites:
-        result[name] = list(session.scalars(
-            select(CrawlRun).where(CrawlRun.site_id == site_id)
-            .order_by(CrawlRun.id.desc()).limit(per_site)))
+    """The latest ``per_site`` runs of every site, newest first, by site name.
+
+    Two statements whatever the number of sites (the sites page shows fifty; a statement
+    per site was most of its database time): each site's newest run ids read off the
+    ``site_id`` index, a LATERAL subquery on PostgreSQL, a correlated ``IN`` on SQLite
+    (which looks the ids up by rowid; PostgreSQL would run it for every pair of site and
+    run)."""
+    result: dict[str, list[CrawlRun]] = {
+        name: [] for name in session.scalars(select(Site.name).order_by(Site.name))}
+    newest = (select(CrawlRun.id).where(CrawlRun.site_id == Site.id)
+              .order_by(CrawlRun.id.desc()).limit(per_site).correlate(Site))
+    if session.get_bind().dialect.name == "postgresql":
+        latest = newest.lateral()
+        query = (select(Site.name, CrawlRun).select_from(Site).join(latest, true())
+                 .join(CrawlRun, CrawlRun.id == latest.c.id))
+    else:
+        query = select(Site.name, CrawlRun).join(
+            CrawlRun, CrawlRun.id.in_(newest.scalar_subquery()))
+    for name, run in session.execute(query.order_by(Site.name, CrawlRun.id.desc())):
+        result.setdefault(name, []).append(run)
     return result
 
 

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFound
-from storage.models import ArticleURL
+from storage.models import ArticleURL, CrawlRun, Site
 from storage.queries import archive_size, site_stats
 from tests.archive_factory import ArchiveFactory, filler
 from tests.sql_capture import sqlite_plan, statements
@@ -137,3 +138,38 @@ def test_articles_per_day_reads_an_index_not_the_articles(engine: Any) -> None:
         plan = " / ".join(conn.exec_driver_sql("EXPLAIN " + statement, params).scalars())
     assert "ix_articles_first_seen_site" in plan, plan
     assert "Seq Scan on articles" not in plan, plan
+
+
+def test_recent_runs_every_sites_newest_in_two_statements(engine: Any) -> None:
+    """The sites page's runs: each site's ``per_site`` newest, newest first, a site without
+    runs too, in two statements whatever the number of sites (a statement per site was
+    fifty at the daemon's fifty sites); SQLite reads each site's newest off its index."""
+    from storage.dashboard import recent_runs
+
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        for n in range(17):  # interleaved, so that ids do not follow the site
+            f.run(("kompas", "tempo", "detik")[n % 3], status=("finished", "failed")[n % 2])
+        f.site("sepi")
+        s.commit()
+        everything = {}
+        for run in s.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())):
+            everything.setdefault(run.site_id, []).append(run.id)
+        names = dict(s.execute(select(Site.id, Site.name)).all())
+    with statements(engine, lambda sql: "crawl_runs" in sql or "sites" in sql) as seen, \
+            Session(engine) as s:
+        got = recent_runs(s, per_site=4)
+        ids = {name: [r.id for r in runs] for name, runs in got.items()}
+    assert ids == {"detik": everything[_id(names, "detik")][:4],
+                   "kompas": everything[_id(names, "kompas")][:4],
+                   "sepi": [],
+                   "tempo": everything[_id(names, "tempo")][:4]}
+    assert list(ids) == sorted(ids)
+    assert len(seen) == 2
+    if engine.dialect.name == "sqlite":
+        plan = sqlite_plan(engine, *seen[1])
+        assert "ix_crawl_runs_site_id" in plan and "SCAN crawl_runs" not in plan, plan
+
+
+def _id(names: dict[int, str], name: str) -> int:
+    return next(i for i, n in names.items() if n == name)

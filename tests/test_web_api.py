@@ -326,6 +326,8 @@ def test_sites_page(client: TestClient, archive: dict[str, Any]) -> None:
     assert data["daemon"] == {"running": False}
     html = client.get("/sites").text
     assert html.count('class="bar"') >= 1 and "articles archived per day" in html
+    (day, count), = by["jahat"]["articles_per_day"].items()  # its chart's one bar
+    assert f"<title>{day}: {count}</title></rect>" in html
     assert f'href="/runs/{archive["failed_run"]}"' in html
 
 
