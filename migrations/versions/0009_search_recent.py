@@ -12,9 +12,10 @@ word's posting tree from one recent row to the next, so the cost follows N, not 
 postings: the newest 1,000 matches of a word in half of a million articles in 2 ms.
 Integers in a GIN index need the ``btree_gin`` extension (PostgreSQL's contrib, a trusted
 extension: the database's owner may create it). Where it cannot be created the index is
-left as it was and search keeps its other ways (``storage.pg_newest.recent_available``).
+left as it was and search keeps its other ways (``storage.pg_newest.begin_search`` says
+whether the column is there).
 
-The index is re-created (about 5 minutes at a million articles, writes wait meanwhile) and
+The index is re-created (4 minutes at a million articles, writes wait meanwhile) and
 the table analysed again: the title vector's statistics belong to the index (0006).
 
 Revision ID: 0009
