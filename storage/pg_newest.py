@@ -28,7 +28,9 @@ through the ``btree_gin`` extension) there is a fourth, the best for most terms:
   term's postings nor its rows' vectors are read beyond the slice (a word in half of a
   million articles: 2 ms for its newest 1,000 matches, 11 ms by a walk). A prefix term
   is the exception: its postings are all collected first, as in a bitmap. A recent slice
-  that holds fewer than ``k`` matches (filters) goes on below it by a walk or a bitmap,
+  that holds fewer than ``k`` matches (filters: a site's articles are a fifth of the
+  archive) is followed by a wider one, sized by the share of matches it held, at most
+  ``SLICE_TRIES`` in all; then the rest comes from below it by a walk or a bitmap,
   whichever the plan found cheaper.
 
 Every search statement runs without parallel workers: starting two cost 4-5 ms of a
@@ -56,6 +58,7 @@ SLICE_MATCHES = 2  # a slice is sized to hold about twice the matches wanted
 RECENT_ROW_US = 0.03  # an id of a recent slice (its bucket's postings collected)
 RECENT_VISIT_US = 1.0  # a row visited from a recent slice (the newest rows: in cache)
 BUCKET_IDS = 256  # the search index's third column is id / BUCKET_IDS (migration 0009)
+SLICE_TRIES = 3  # recent slices, each sized by the matches the last one held, then below
 INDEX = "ix_articles_search_vector"
 # the words of a phrase stand side by side in only part of the articles holding them all
 # (the statistics know no positions): a guess that keeps a phrase from walking the table
@@ -198,13 +201,20 @@ def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
     # posting tree, would otherwise read the slice's rows off the primary key and test
     # each vector, or scan the table. (Set as the highest id is read: that statement is
     # planned before it runs.)
-    top = session.execute(text(
+    highest = session.execute(text(
         "SELECT set_config('enable_indexscan', 'off', true), "
         "set_config('enable_seqscan', 'off', true), "
         "(SELECT coalesce(max(id), 0) + 1 FROM articles)")).one()[2]
-    bucket = max((below if below is not None else int(top)) - how.slice_rows, 0) // BUCKET_IDS
-    found = _ids(session, recent_sql(vector, bitmap_extra + conditions),
-                 {**params, "nq": tsquery, "nk": k, "nbucket": bucket}, binds)
+    top = below if below is not None else int(highest)
+    rows = how.slice_rows
+    for _ in range(SLICE_TRIES):
+        bucket = max(top - rows, 0) // BUCKET_IDS
+        found = _ids(session, recent_sql(vector, bitmap_extra, conditions),
+                     {**params, "nq": tsquery, "nk": k, "nbucket": bucket}, binds)
+        if len(found) >= k or bucket == 0:
+            break
+        covered = top - bucket * BUCKET_IDS  # held len(found): size the next for 2k
+        rows = max(4 * covered, SLICE_MATCHES * k * covered // max(len(found), 1))
     # back for what the transaction does next (not in a `finally`: see newest())
     session.execute(text("SET LOCAL enable_indexscan = DEFAULT; "
                          "SET LOCAL enable_seqscan = DEFAULT"))
@@ -218,12 +228,18 @@ def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
         bitmap_extra=bitmap_extra, below=low)
 
 
-def recent_sql(vector: str, conditions: str) -> str:
-    """The recent slice's statement (parameters ``nq``, ``nbucket``, ``nk``): the bucket
-    as an integer, the index's type (bound as a smallint, ``int4 >= int2`` is not an
-    operator of ``btree_gin``'s class, and GIN would read the term's every posting)."""
-    return (f"SELECT a.id FROM articles AS a WHERE {vector} @@ to_tsquery('simple', :nq)"
-            f"{conditions} AND (a.id / {BUCKET_IDS}) >= CAST(:nbucket AS integer) "
+def recent_sql(vector: str, match_extra: str, conditions: str) -> str:
+    """The recent slice's statement (parameters ``nq``, ``nbucket``, ``nk``).
+
+    The bucket is cast to an integer, the index's type (bound as a smallint, ``int4 >=
+    int2`` is not an operator of ``btree_gin``'s class, and GIN would read the term's every
+    posting). The filters (``conditions``) are tested on the slice's rows, outside a
+    subquery that the planner cannot merge (``OFFSET 0``): else it ANDs their own indexes'
+    bitmaps in (a site's 200,000 articles at a million: 18 ms, and a bitmap too big for
+    ``work_mem`` whose lossy pages have every vector rechecked: 130 ms)."""
+    return (f"SELECT a.id FROM (SELECT * FROM articles AS a WHERE {vector} @@ "
+            f"to_tsquery('simple', :nq){match_extra} AND (a.id / {BUCKET_IDS}) >= "
+            f"CAST(:nbucket AS integer) OFFSET 0) AS a WHERE true{conditions} "
             "ORDER BY a.id + 0 DESC LIMIT :nk")
 
 

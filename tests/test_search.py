@@ -352,13 +352,15 @@ def test_postgresql_newest_matches_plan_with_the_recency_column() -> None:
     assert not plan(0.045, 1e4, 1001, recent=True).recent  # the slice is the archive
 
 
-@pytest.mark.parametrize("how", ["walk", "slice", "bitmap", "recent-walk", "recent-bitmap"])
+@pytest.mark.parametrize("how", ["walk", "slice", "bitmap", "recent-walk", "recent-bitmap",
+                                 "recent-wider"])
 def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str,
                                                          monkeypatch: Any) -> None:
     """Whatever the plan, the newest k matches that pass the filters, highest first; a
-    slice holding too few falls back to every match; a recent slice holding too few goes
-    on below it by the walk or the bitmap. The recent slice is read through the search
-    index, its bucket an index condition."""
+    slice holding too few falls back to every match; a recent slice holding too few is
+    followed by wider ones, then (here after one) goes on below them by the walk or the
+    bitmap. The recent slice is read through the search index, its bucket an index
+    condition."""
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plans (ARSIP_TEST_DATABASE_URL)")
     from storage import pg_newest
@@ -373,6 +375,8 @@ def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str,
         return real_ids(session, sql, values, binds)
 
     monkeypatch.setattr(pg_newest, "_ids", ids_seen)
+    if how in ("recent-walk", "recent-bitmap"):
+        monkeypatch.setattr(pg_newest, "SLICE_TRIES", 1)
     with Session(engine) as s:
         f = ArchiveFactory(s)
         made = []
@@ -393,7 +397,8 @@ def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str,
                  "bitmap": Plan(walk=False, slice_rows=None),
                  # the newest bucket holds the newer half: 2 "langka" of kompas, 1 short
                  "recent-walk": Plan(walk=True, slice_rows=10, recent=True),
-                 "recent-bitmap": Plan(walk=False, slice_rows=10, recent=True)}
+                 "recent-bitmap": Plan(walk=False, slice_rows=10, recent=True),
+                 "recent-wider": Plan(walk=False, slice_rows=10, recent=True)}
         where, params, binds = ArticleFilter(site="kompas").sql(s)
         got = newest(s, plans[how], vector="a.search_vector", tsquery="langka", k=3,
                      conditions="".join(f" AND {w}" for w in where), params=params,
@@ -404,12 +409,13 @@ def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str,
     langka_kompas = [i for n, i in enumerate(ids) if n % 7 == 0 and n % 2 == 0]
     assert got == sorted(langka_kompas, reverse=True)[:3]
     assert below == [i for n, i in reversed(list(enumerate(ids[:30]))) if n % 7][:4]
-    assert len(sliced) == (2 if how.startswith("recent") else 0)
+    assert len(sliced) == {"recent-walk": 2, "recent-bitmap": 2}.get(
+        how, 4 if how == "recent-wider" else 0)
     with Session(engine) as s:  # the slice's bucket is the index's third column
         s.execute(text("SET LOCAL enable_seqscan = off"))
         s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         plan = "\n".join(s.execute(
-            text("EXPLAIN " + pg_newest.recent_sql("a.search_vector", "")),
+            text("EXPLAIN " + pg_newest.recent_sql("a.search_vector", "", "")),
             {"nq": "langka", "nbucket": 1, "nk": 3}).scalars())
     assert "Index Scan on ix_articles_search_vector" in plan, plan
     assert f"AND ((id / {BUCKET_IDS}) >= 1))" in plan.split("Index Cond:")[1], plan
