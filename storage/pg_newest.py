@@ -195,7 +195,8 @@ def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
 def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
             conditions: str, params: dict[str, Any], binds: list[Any], walk_extra: str,
             bitmap_extra: str, below: int | None) -> list[int]:
-    """:func:`newest` by a recent slice, then below it if it held fewer than ``k``."""
+    """:func:`newest` by recent slices, each wider than the last, then below the last if
+    it held fewer than ``k``."""
     assert how.slice_rows is not None
     # only the GIN index can take the bucket; the planner, costing the term's whole
     # posting tree, would otherwise read the slice's rows off the primary key and test
