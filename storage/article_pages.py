@@ -1,6 +1,6 @@
 """What an article's page shows besides ``storage.queries.show_article``: the articles that
-link to it, the texts of its versions, its raw pages, and look-up by any URL variant.
-Functions take a Session; the caller owns it."""
+link to it, the texts of its versions, its raw pages, and look-up by any URL variant; and
+:func:`article_page`, all of it read at once. Functions take a Session; the caller owns it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from sqlalchemy.orm import Session
 from storage.archive import find_article_id
 from storage.errors import NotFound
 from storage.models import Article, ArticleLink, ArticleURL, ArticleVersion, RawPage
+from storage.queries import (
+    ArticleView,
+    GraphNode,
+    article_view,
+    graph_of,
+    links_from,
+    resolve_article,
+)
 from storage.raw_store import read_raw
 
 CURRENT = 0  # the version number of an article's current text
@@ -85,3 +93,27 @@ def article_for_urls(session: Session, urls: list[str]) -> int | None:
     return session.execute(
         select(Article.id).where(Article.canonical_url.in_(urls)).limit(1)
     ).scalar()
+
+
+@dataclass
+class ArticlePage:
+    view: ArticleView
+    graph: GraphNode
+    raw: list[RawPageInfo]
+    texts: dict[int, tuple[str | None, str]]  # {version: (title, body)}; empty without versions
+    related_in: list[dict[str, Any]]
+
+
+def article_page(session: Session, article_id: int, *, depth: int = 2) -> ArticlePage:
+    """Everything the web view's article page shows, each thing read once: the view's own
+    links are the graph's first level, its raw pages the list of raw pages (ten statements
+    for an article without versions; eleven with). Raises NotFound."""
+    article = resolve_article(session, article_id)
+    first = links_from(session, [article.id])
+    raw = raw_pages_of(session, article.id)
+    view = article_view(session, article, first, [
+        {"url": r.url, "fetched_at": r.fetched_at, "status": r.status} for r in raw])
+    return ArticlePage(
+        view=view, graph=graph_of(session, article, depth=depth, first=first), raw=raw,
+        texts=version_texts(session, article.id) if view.version_count else {},
+        related_in=related_in(session, article.id))

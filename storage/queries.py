@@ -143,7 +143,44 @@ def _local_or_utc(local: str | None, utc: datetime | None) -> str | None:
 def show_article(session: Session, ref: str | int, *, versions: bool = False) -> ArticleView:
     """Everything known about one article (id or any of its URLs). Raises NotFound."""
     article = resolve_article(session, ref)
-    site = session.get_one(Site, article.site_id)
+    view = article_view(session, article, links_from(session, [article.id]))
+    if versions:
+        view.versions = article_versions(session, article)
+    return view
+
+
+@dataclass
+class LinkLevel:
+    """The related links out of some articles and the archived ones among their targets."""
+    links: dict[int, list[tuple[str, str, str | None]]]  # {from id: [(to url, kind, anchor)]}
+    targets: dict[str, tuple[int, str | None, str]]  # {url: (id, title, canonical url)}
+
+
+def links_from(session: Session, ids: list[int]) -> LinkLevel:
+    """Two statements (per 500 ids): the links, in their order on the page, and their
+    targets."""
+    links: dict[int, list[tuple[str, str, str | None]]] = {}
+    for start in range(0, len(ids), 500):
+        for from_id, url, kind, anchor in session.execute(
+            select(ArticleLink.from_article_id, ArticleLink.to_url, ArticleLink.kind,
+                   ArticleLink.anchor)
+            .where(ArticleLink.from_article_id.in_(ids[start:start + 500]))
+            .order_by(ArticleLink.from_article_id, ArticleLink.position, ArticleLink.id)
+        ):
+            links.setdefault(from_id, []).append((url, kind, anchor))
+    targets = targets_of(session, [u for group in links.values() for u, _, _ in group])
+    return LinkLevel(links, targets)
+
+
+def article_view(session: Session, article: Article, level: LinkLevel,
+                 raw_pages: list[dict[str, Any]] | None = None) -> ArticleView:
+    """The view of ``article`` whose links (``level``, from :func:`links_from`) and raw
+    pages (url, fetched_at, status; read here when not given) the caller may have read."""
+    site_name, version_count = session.execute(
+        select(Site.name, select(func.count()).select_from(ArticleVersion)
+               .where(ArticleVersion.article_id == article.id).scalar_subquery())
+        .where(Site.id == article.site_id)
+    ).one()
     aliases = [
         {"url": url, "kind": kind, "first_seen": first_seen}
         for url, kind, first_seen in session.execute(
@@ -165,32 +202,24 @@ def show_article(session: Session, ref: str | int, *, versions: bool = False) ->
             .where(Article.duplicate_of_id == article.id).order_by(Article.id)
         )
     ]
-    links = session.execute(
-        select(ArticleLink.to_url, ArticleLink.kind, ArticleLink.anchor)
-        .where(ArticleLink.from_article_id == article.id)
-        .order_by(ArticleLink.position, ArticleLink.id)
-    ).all()
-    targets = targets_of(session, [u for u, _, _ in links])
     related = []
-    for url, kind, anchor in links:
-        target = targets.get(url)
+    for url, kind, anchor in level.links.get(article.id, []):
+        target = level.targets.get(url)
         related.append(RelatedLink(
             url=url, kind=kind, anchor=anchor, archived=target is not None,
             id=target[0] if target else None, title=target[1] if target else None,
         ))
-    raw_pages = [
-        {"url": u, "fetched_at": f, "status": s}
-        for u, f, s in session.execute(
-            select(RawPage.url, RawPage.fetched_at, RawPage.status)
-            .where(RawPage.article_id == article.id).order_by(RawPage.fetched_at)
-        )
-    ]
-    version_count = session.execute(
-        select(func.count()).select_from(ArticleVersion)
-        .where(ArticleVersion.article_id == article.id)
-    ).scalar_one()
-    view = ArticleView(
-        id=article.id, url=article.canonical_url, site=site.name, title=article.title,
+    if raw_pages is None:
+        raw_pages = [
+            {"url": u, "fetched_at": f, "status": s}
+            for u, f, s in session.execute(
+                select(RawPage.url, RawPage.fetched_at, RawPage.status)
+                .where(RawPage.article_id == article.id)
+                .order_by(RawPage.fetched_at, RawPage.id)
+            )
+        ]
+    return ArticleView(
+        id=article.id, url=article.canonical_url, site=site_name, title=article.title,
         authors=list(article.authors or []),
         published=_local_or_utc(article.published_local, article.published),
         published_utc=article.published,
@@ -202,9 +231,6 @@ def show_article(session: Session, ref: str | int, *, versions: bool = False) ->
         duplicates=duplicates, related=related, raw_pages=raw_pages,
         version_count=version_count,
     )
-    if versions:
-        view.versions = article_versions(session, article)
-    return view
 
 
 def _text_of(title: str | None, body: str) -> list[str]:
@@ -257,34 +283,31 @@ class GraphNode:
 def related_graph(session: Session, ref: str | int, *, depth: int = 2) -> GraphNode:
     """The tree of related articles around one article, ``depth`` links deep.
 
-    Breadth-first, one query per level; an article already in the tree is shown again
-    where it is linked but marked ``repeated`` and not expanded, so cycles end.
+    Breadth-first, two queries per level (:func:`links_from`); an article already in the
+    tree is shown again where it is linked but marked ``repeated`` and not expanded, so
+    cycles end.
     """
-    article = resolve_article(session, ref)
+    return graph_of(session, resolve_article(session, ref), depth=depth)
+
+
+def graph_of(session: Session, article: Article, *, depth: int = 2,
+             first: LinkLevel | None = None) -> GraphNode:
+    """:func:`related_graph` of ``article``; ``first``: its own links when already read."""
     root = GraphNode(url=article.canonical_url, archived=True, id=article.id,
                      title=article.title)
     seen = {article.id}
     frontier = [root]
-    for _ in range(max(depth, 0)):
+    for level_number in range(max(depth, 0)):
         ids = [n.id for n in frontier if n.id is not None and not n.repeated]
         if not ids:
             break
-        links: dict[int, list[tuple[str, str, str | None]]] = {}
-        for start in range(0, len(ids), 500):
-            for from_id, url, kind, anchor in session.execute(
-                select(ArticleLink.from_article_id, ArticleLink.to_url, ArticleLink.kind,
-                       ArticleLink.anchor)
-                .where(ArticleLink.from_article_id.in_(ids[start:start + 500]))
-                .order_by(ArticleLink.from_article_id, ArticleLink.position, ArticleLink.id)
-            ):
-                links.setdefault(from_id, []).append((url, kind, anchor))
-        targets = targets_of(session, [u for group in links.values() for u, _, _ in group])
+        level = first if level_number == 0 and first is not None else links_from(session, ids)
         next_frontier = []
         for node in frontier:
             if node.id is None or node.repeated:
                 continue
-            for url, kind, anchor in links.get(node.id, []):
-                target = targets.get(url)
+            for url, kind, anchor in level.links.get(node.id, []):
+                target = level.targets.get(url)
                 child = GraphNode(url=target[2] if target else url, archived=bool(target),
                                   id=target[0] if target else None,
                                   title=target[1] if target else None,

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from storage.article_pages import article_page, raw_pages_of, related_in, version_texts
 from storage.errors import NotFound
 from storage.models import ArticleURL
 from storage.queries import related_graph, resolve_article, show_article
 from tests.archive_factory import ArchiveFactory, filler
+from tests.sql_capture import statements
 
 
 @pytest.fixture(autouse=True)
@@ -111,6 +113,29 @@ def test_related_graph_marks_missing_and_stops_at_cycles(engine: Any,
     back = c.children[0]
     assert back.id == archive["a"] and back.repeated and back.children == []
     assert [n.children for n in shallow.children] == [[], []]
+
+
+def test_article_page_reads_each_thing_once(engine: Any, archive: dict[str, Any]) -> None:
+    """The web view's article page: the same view, graph, raw pages, versions and incoming
+    links as the functions it stands for, in ten statements (eleven with versions) instead of
+    their fifteen (the view's links were read again as the graph's first level, the article
+    again for the graph, the raw pages twice)."""
+    for key, with_versions in (("b", False), ("a", True)):
+        article_id = archive[key]
+        with Session(engine) as s:
+            want = (show_article(s, article_id).as_dict(),
+                    related_graph(s, article_id, depth=2).as_dict(),
+                    raw_pages_of(s, article_id), related_in(s, article_id),
+                    version_texts(s, article_id) if with_versions else {})
+        with statements(engine, lambda sql: sql.lstrip().upper().startswith("SELECT")) \
+                as seen, Session(engine) as s:
+            got = article_page(s, article_id, depth=2)
+        assert (got.view.as_dict(), got.graph.as_dict(), got.raw, got.related_in,
+                got.texts) == want
+        assert got.graph.children and got.view.related
+        assert len(seen) == (11 if with_versions else 10), [sql for sql, _ in seen]
+    with Session(engine) as s, pytest.raises(NotFound):
+        article_page(s, 999999)
 
 
 def test_cli_show_text_json_and_errors(cli: Any, archive: dict[str, Any]) -> None:

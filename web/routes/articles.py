@@ -3,22 +3,11 @@ itself (``/raw/<page id>``, served so that it can never run)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from storage.article_pages import (
-    CURRENT,
-    article_for_urls,
-    raw_page,
-    raw_pages_of,
-    related_in,
-    version_texts,
-)
-from storage.queries import related_graph, show_article
+from storage.article_pages import CURRENT, article_for_urls, article_page, raw_page
 from storage.raw_codec import RawPageUnreadable
 from web.diff import word_diff
 from web.http import HTTPError, bounded_int, int_param, page, wants_json
@@ -29,22 +18,13 @@ from web.svg import GRAPH_SIZE, graph_layout
 MAX_URL = 2048
 
 
-def _article_data(session: Session, article_id: int) -> dict[str, Any]:
-    view = show_article(session, article_id)
-    graph = related_graph(session, article_id, depth=2)
-    texts = version_texts(session, article_id) if view.version_count else {}
-    raw = raw_pages_of(session, article_id)
-    return {"view": view, "graph": graph, "texts": texts, "raw": raw,
-            "related_in": related_in(session, article_id)}
-
-
 def article(request: Request) -> Response:
     state = state_of(request)
     article_id = bounded_int(request.path_params["id"], "article id", low=1)
     old = int_param(request, "from", None, low=0, high=1_000_000)
     new = int_param(request, "to", None, low=0, high=1_000_000)
-    got = state.read(lambda s: _article_data(s, article_id))
-    view, texts = got["view"], got["texts"]
+    got = state.read(lambda s: article_page(s, article_id, depth=2))
+    view, texts = got.view, got.texts
     versions = sorted((v for v in texts if v != CURRENT), reverse=True)
     diff = None
     if versions:
@@ -57,14 +37,14 @@ def article(request: Request) -> Response:
         diff = {"from": old, "to": new, "removed": removed, "added": added, "html": html}
     data = view.as_dict()
     data["raw_pages"] = [{"id": r.id, "url": r.url, "fetched_at": r.fetched_at,
-                          "status": r.status} for r in got["raw"]]
-    data["related_in"] = got["related_in"]
-    data["graph"] = got["graph"].as_dict()
+                          "status": r.status} for r in got.raw]
+    data["related_in"] = got.related_in
+    data["graph"] = got.graph.as_dict()
     data["versions"] = [{"version": v, "title": texts[v][0]} for v in versions]
     if diff:
         data["diff"] = {k: v for k, v in diff.items() if k != "html"}
-    nodes, edges, hidden = graph_layout(got["graph"])
-    context = {"a": view, "raw": got["raw"], "related_in": got["related_in"],
+    nodes, edges, hidden = graph_layout(got.graph)
+    context = {"a": view, "raw": got.raw, "related_in": got.related_in,
                "versions": versions, "diff": diff, "nodes": nodes, "edges": edges,
                "hidden": hidden, "graph_size": GRAPH_SIZE}
     return page(request, "article.html", context, data)
