@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, inspect, select, update
+from sqlalchemy import Connection, Engine, delete, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, DaemonHeartbeat, RunRequest, Site, utcnow
@@ -214,28 +214,44 @@ class StoredJob:
     name: str | None
 
 
-def stored_jobs(engine: Engine) -> dict[str, StoredJob] | None:
+def stored_jobs(bind: Engine | Connection) -> dict[str, StoredJob] | None:
     """The jobs in APScheduler's job store table, by id; None when no daemon has made it yet.
 
-    Read straight from the table (the job state is APScheduler's pickle of the job).
+    Read straight from the table (the job state is APScheduler's pickle of the job), on
+    ``bind``'s connection when given one (the web view's pages: no second connection
+    checked out), in two statements: whether the table is there, and its rows.
     """
     import pickle
 
     from sqlalchemy import Column, Float, LargeBinary, MetaData, Table, Unicode
 
-    if not inspect(engine).has_table(JOBS_TABLE):
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return stored_jobs(conn)
+    if not _has_table(bind, JOBS_TABLE):
         return None
     table = Table(JOBS_TABLE, MetaData(), Column("id", Unicode(191), primary_key=True),
                   Column("next_run_time", Float(25)), Column("job_state", LargeBinary))
     jobs: dict[str, StoredJob] = {}
-    with engine.connect() as conn:
-        for job_id, ts, state in conn.execute(select(table.c.id, table.c.next_run_time,
-                                                     table.c.job_state)):
-            name = None
-            try:
-                name = pickle.loads(state).get("name")  # our own database's rows
-            except Exception:  # noqa: BLE001 - a job we cannot read still has its time
-                pass
-            when = datetime.fromtimestamp(ts, UTC) if ts is not None else None
-            jobs[job_id] = StoredJob(job_id, when, name)
+    for job_id, ts, state in bind.execute(select(table.c.id, table.c.next_run_time,
+                                                 table.c.job_state)):
+        name = None
+        try:
+            name = pickle.loads(state).get("name")  # our own database's rows
+        except Exception:  # noqa: BLE001 - a job we cannot read still has its time
+            pass
+        when = datetime.fromtimestamp(ts, UTC) if ts is not None else None
+        jobs[job_id] = StoredJob(job_id, when, name)
     return jobs
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    """One catalog look-up on ``conn`` (an Inspector costs a dozen Python calls more and,
+    given an engine, a connection of its own)."""
+    if conn.dialect.name == "postgresql":
+        return conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
+                            {"name": name}).scalar_one() is True
+    if conn.dialect.name == "sqlite":
+        return conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                 "AND name = :name"), {"name": name}).scalar_one() > 0
+    return bool(inspect(conn).has_table(name))

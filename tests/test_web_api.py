@@ -331,6 +331,55 @@ def test_sites_page(client: TestClient, archive: dict[str, Any]) -> None:
     assert f'href="/runs/{archive["failed_run"]}"' in html
 
 
+def test_sites_page_reads_on_the_requests_one_connection(
+        client: TestClient, archive: dict[str, Any], engine: Any, tmp_path: Path) -> None:
+    """The sites page's schedule comes from the daemon's job store read on the request's own
+    connection (an Inspector and a connection of their own were two more pool checkouts, and
+    pings, at every view), and each site's latest run is the newest of its recent runs, not
+    read again."""
+    import pickle
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from sqlalchemy import event, text
+
+    from daemon.jobs import job_id, job_name
+    from storage.schedule import JOBS_TABLE
+    from tests.sql_capture import statements
+
+    assert client.get("/api/sites").json()["sites"][0]["next_run_source"].startswith(
+        "computed")  # no job store yet
+    store = SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)
+    store.start(None, "default")  # type: ignore[arg-type]  # makes the table
+    when = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    state = client.app.state.arsip  # type: ignore[attr-defined]
+    intisari = next(s for s in state.config().sites if s.name == "intisari")
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO {JOBS_TABLE} (id, next_run_time, job_state) "
+                          "VALUES (:id, :t, :state)"),
+                     {"id": job_id("intisari"), "t": when.timestamp(),
+                      "state": pickle.dumps({"name": job_name(intisari)})})
+    app_engine = state.engine
+    checkouts: list[int] = []
+
+    def checkout(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(app_engine.pool, "checkout", checkout)
+    try:
+        with statements(app_engine, lambda sql: True) as seen:
+            data = client.get("/api/sites").json()
+    finally:
+        event.remove(app_engine.pool, "checkout", checkout)
+    by = {row["site"]: row for row in data["sites"]}
+    assert by["intisari"]["next_run_source"] == "job store"
+    assert datetime.fromisoformat(by["intisari"]["next_run"]) == when
+    assert by["intisari"]["last_run"]["id"] == archive["finished_run"]
+    assert by["kompas"]["last_run"]["id"] == archive["failed_run"]
+    assert len(checkouts) == 1
+    latest = [sql for sql, _ in seen if "max(crawl_runs.id)" in sql.lower()]
+    assert latest == [], latest  # storage.schedule.last_runs: read off the recent runs
+
+
 def test_runs_pages(client: TestClient, archive: dict[str, Any], engine: Any) -> None:
     runs = client.get("/api/runs").json()["runs"]
     assert [r["id"] for r in runs] == sorted([archive["finished_run"],

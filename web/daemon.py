@@ -13,14 +13,17 @@ from storage.schedule import last_runs, live_daemons, stored_jobs
 from web.state import WebState
 
 
-def schedules(state: WebState, session: Session) -> tuple[dict[str, dict[str, Any]], list[Any]]:
-    """{site: schedule row of `arsip schedule`} and the live daemons."""
+def schedules(state: WebState, session: Session, last: dict[str, Any] | None = None,
+              ) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    """{site: schedule row of `arsip schedule`} and the live daemons, read on ``session``'s
+    connection; ``last``: each site's latest run by name when the caller has it already."""
     daemons = live_daemons(session)
     try:
         cfg = state.config()
     except Exception:  # noqa: BLE001 - a broken config file: the archive is still shown
         return {}, daemons
-    rows = schedule_rows(cfg, stored_jobs(state.engine), last_runs(session))
+    rows = schedule_rows(cfg, stored_jobs(session.connection()),
+                         last_runs(session) if last is None else last)
     return {row["site"]: row for row in rows}, daemons
 
 

@@ -52,7 +52,7 @@ class Charts:
 
 def _sites(state: WebState, session: Session) -> dict[str, Any]:
     runs = recent_runs(session, per_site=5)
-    plan, daemons = schedules(state, session)
+    plan, daemons = schedules(state, session, {name: r[0] for name, r in runs.items() if r})
     return {"runs": runs, "plan": plan, "daemons": daemons}
 
 
