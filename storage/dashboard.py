@@ -22,17 +22,22 @@ def ping(session: Session) -> bool:
 
 
 def site_counts(session: Session) -> dict[str, tuple[int, int]]:
-    """{site: (articles, near-duplicates)}, every site (through the indexes only)."""
+    """{site: (articles, near-duplicates)}, every site (through the indexes only).
+
+    The articles off the site index; the duplicates through the partial index of their ids
+    (``ix_articles_duplicates``), which each backend takes by its own form of the query:
+    SQLite, given the column test, would read every article's row (body included) to test
+    it; PostgreSQL, given the ids as a subquery, hash-joins them to a sequential scan of the
+    table (at a million articles 0.4 s of CPU against 0.03 s)."""
     counts = {name: (0, 0) for name in site_names(session)}
     names = dict(session.execute(select(Site.id, Site.name)).all())
     articles = dict(session.execute(
         select(Article.site_id, func.count()).group_by(Article.site_id)).all())
-    # the duplicates through the duplicate_of_id index (testing the column row by row would
-    # read every article's row, body included, on SQLite)
+    duplicate = Article.duplicate_of_id.is_not(None)
+    if session.get_bind().dialect.name != "postgresql":
+        duplicate = Article.id.in_(select(Article.id).where(duplicate))
     dups = dict(session.execute(
-        select(Article.site_id, func.count())
-        .where(Article.id.in_(select(Article.id).where(Article.duplicate_of_id.is_not(None))))
-        .group_by(Article.site_id)).all())
+        select(Article.site_id, func.count()).where(duplicate).group_by(Article.site_id)).all())
     for site_id, name in names.items():
         counts[name] = (int(articles.get(site_id, 0)), int(dups.get(site_id, 0)))
     return counts

@@ -77,7 +77,8 @@ def _sqlite_reader_pragmas(dbapi_conn: Any, record: Any) -> None:
     dbapi_conn.execute("PRAGMA query_only=ON")
 
 
-def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str | None = None, *, readonly: bool = False,
+                pg_settings: dict[str, str] | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url`` (default: ``ARSIP_DATABASE_URL``, else ``sqlite:///arsip.db``).
 
     SQLite gets WAL, foreign keys and a busy timeout. ``readonly`` (readers: see
@@ -88,7 +89,8 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
     left), and readers were seen failing with "unable to open database file" while a crawl
     wrote; an ordinary connection waits for the writer (busy timeout) or does the recovery
     itself. Only on a read-only filesystem is it ``mode=ro`` with ``immutable``.
-    On PostgreSQL, read-only transactions.
+    On PostgreSQL, read-only transactions, and ``pg_settings`` set on every connection
+    (``-c name=value``).
     """
     raw = url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL
     parsed = normalise_url(raw)
@@ -97,6 +99,9 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
         if backend == "sqlite":
             database = parsed.database or ""
             memory = database in ("", ":memory:")
+            if memory:  # one connection per thread (SingletonThreadPool): no pool to size
+                kwargs.pop("pool_size", None)
+                kwargs.pop("max_overflow", None)
             if not memory:
                 folder = Path(database).expanduser().resolve().parent
                 if not folder.is_dir():
@@ -141,8 +146,10 @@ def make_engine(url: str | None = None, *, readonly: bool = False, **kwargs: Any
             return engine
         kwargs.setdefault("pool_pre_ping", True)
         connect_args = {"connect_timeout": 10}
-        if readonly:
-            connect_args["options"] = "-c default_transaction_read_only=on"
+        settings = {**({"default_transaction_read_only": "on"} if readonly else {}),
+                    **(pg_settings or {})}
+        if settings:
+            connect_args["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         try:
             return create_engine(parsed, connect_args=connect_args, **kwargs)
         except ImportError as exc:
@@ -255,7 +262,8 @@ def ensure_schema(engine: Engine) -> None:
     upgrade(engine)
 
 
-def open_reader(url: str | None = None) -> Engine:
+def open_reader(url: str | None = None, *,
+                pg_settings: dict[str, str] | None = None, **pool: Any) -> Engine:
     """The engine every reader of the archive uses (the CLI's searches, exports and lists;
     the web view; the crawl's look-ups get the same connection from
     ``make_engine(readonly=True)``): it never writes, never migrates and never creates the
@@ -263,11 +271,12 @@ def open_reader(url: str | None = None) -> Engine:
     instead of failing, whether a writer is busy, has just closed or has not opened yet.
 
     An archive that is not there (an SQLite file that does not exist, a database without
-    the archive's tables) raises :class:`NoArchive`, a one-line error.
+    the archive's tables) raises :class:`NoArchive`, a one-line error. ``pg_settings``: see
+    :func:`make_engine`; ``pool``: the pool's arguments (``pool_size``, ``max_overflow``).
     """
     # the URL as the user gave it (a reader engine's own URL is rewritten: file:...)
     shown = redact(url or os.environ.get("ARSIP_DATABASE_URL") or DEFAULT_DATABASE_URL)
-    engine = make_engine(url, readonly=True)
+    engine = make_engine(url, readonly=True, pg_settings=pg_settings, **pool)
     try:
         names = _table_names(engine)
     except Exception as exc:

@@ -90,3 +90,43 @@ def test_workers_is_checked(cli: Any, database_url: str) -> None:
     res = cli("serve", "--workers", "0")
     assert res.returncode == 2 and "--workers" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def _requests_until_closed(base: str, limit: int) -> tuple[int, int]:
+    """(responses on one kept-alive connection until one said ``Connection: close``, or
+    ``limit``; how many connections ``limit`` + 1 requests took)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(base)
+    conn = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
+    first_close, ports = 0, set()
+    try:
+        for n in range(1, limit + 2):
+            conn.request("GET", "/healthz")
+            ports.add(conn.sock.getsockname()[1])
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            if response.getheader("connection") == "close" and not first_close:
+                first_close = n
+    finally:
+        conn.close()
+    return first_close, len(ports)
+
+
+def test_workers_close_a_kept_alive_connection_after_100_requests(server: Any) -> None:
+    """With --workers, a connection is closed after 100 requests (its client connects again,
+    to whichever process accepts first), so kept-alive connections do not stay where the
+    accept race put them; one process keeps them open."""
+    _, base = server
+    assert _requests_until_closed(base, 100) == (100, 2)
+
+
+def test_one_process_keeps_connections_and_the_limit_is_a_setting(
+        engine: Any, database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "arsip.toml").write_text(SITE)
+    with serve_process(database_url, tmp_path) as (_, base, _line):
+        assert _requests_until_closed(base, 120) == (0, 1)
+    with serve_process(database_url, tmp_path, "--keepalive-requests", "3") as (_, base, _line):
+        assert _requests_until_closed(base, 7) == (3, 3)

@@ -589,3 +589,25 @@ def test_published_order_pages_through_equal_dates(engine: Any) -> None:
                 break
             after = page.next_after
     assert seen == sorted(made, reverse=True)  # ties by id; the undated one left out
+
+
+def test_web_view_connections_start_no_parallel_workers(client: TestClient,
+                                                         engine: Any) -> None:
+    """PostgreSQL: the web view's connections plan without parallel workers (each a process
+    started for one statement, whose core the concurrent requests need) and stay read-only;
+    other readers keep the server's setting."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's parallel query")
+    from sqlalchemy import text
+
+    from storage.engine import open_reader
+
+    with client.app.state.arsip.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar() == "0"
+        assert conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
+    other = open_reader(str(engine.url.render_as_string(hide_password=False)))
+    try:
+        with other.connect() as conn:
+            assert conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar() != "0"
+    finally:
+        other.dispose()

@@ -25,14 +25,29 @@ from starlette.staticfiles import StaticFiles
 
 from storage.errors import NotFound, StorageError
 from web.http import HTTPError, error_response
+from web.keepalive import KeepAliveLimit
 from web.metrics import registry_for
 from web.routes import actions, articles, ops, runs, search, sites
 from web.security import SecurityHeaders
 from web.state import WebState
 
 logger = logging.getLogger(__name__)
+# PostgreSQL settings of the web view's connections. No parallel workers: a view answers many
+# small requests at once, and a parallel plan starts processes (a millisecond or more of CPU
+# each) whose cores the concurrent requests need; the slow figures (the sites page's counts)
+# are computed in the background, where a plan's wall time does not matter. Seen at a
+# million articles: the site counts' refresh, two parallel plans of two workers, every ten
+# seconds in each server process, a sixth of the machine's CPU under `bench serve`.
+PG_SETTINGS = {"max_parallel_workers_per_gather": "0"}
+# Connections kept open between requests: as many as the requests one process answers at
+# once (Starlette's threadpool runs 40). SQLAlchemy's default (5 kept, 10 more closed again
+# when returned) closed and reopened a connection at every burst of six requests or more;
+# a new PostgreSQL backend costs a process start and its catalog caches warming up (39 new
+# connections in ten seconds of `bench serve` with two processes, a tenth of the machine).
+POOL = {"pool_size": 16, "max_overflow": 24}
 # what `arsip serve --workers N` tells its worker processes (``from_environment``)
-WORKER_ENV = {"secret": "ARSIP_SERVE_SECRET", "hosts": "ARSIP_SERVE_ALLOWED_HOSTS"}
+WORKER_ENV = {"secret": "ARSIP_SERVE_SECRET", "hosts": "ARSIP_SERVE_ALLOWED_HOSTS",
+              "keepalive": "ARSIP_SERVE_KEEPALIVE_REQUESTS"}
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -65,18 +80,21 @@ def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(database_url: str | None = None, *, engine: Engine | None = None,
                token: str | None = None, secret: bytes | None = None,
                config_loader: Callable[[], Any] | None = None,
-               allowed_hosts: list[str] | None = None) -> Starlette:
+               allowed_hosts: list[str] | None = None,
+               keepalive_requests: int | None = None) -> Starlette:
     """The web app over the archive at ``database_url`` (default: ``ARSIP_DATABASE_URL``),
     read through the archive's reader engine (``storage.engine.open_reader``; ``engine`` when
     given). Raises StorageError (NoArchive) when there is no archive there.
 
     ``allowed_hosts``: the Host header values accepted (others get 400), so that a web page
     elsewhere cannot read a loopback server through DNS rebinding; None accepts any.
+    ``keepalive_requests``: a kept-alive connection is closed after that many requests
+    (``web.keepalive``; None never closes one).
     """
     if engine is None:
         from storage.engine import open_reader
 
-        engine = open_reader(database_url)
+        engine = open_reader(database_url, pg_settings=PG_SETTINGS, **POOL)
     state = WebState(engine=engine, database_url=database_url, token=token,
                      config_loader=config_loader)
     if secret is not None:
@@ -94,7 +112,9 @@ def create_app(database_url: str | None = None, *, engine: Engine | None = None,
               *actions.ROUTES, Mount("/static", static, name="static")]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders),
+        middleware=[*([Middleware(KeepAliveLimit, requests=keepalive_requests)]
+                      if keepalive_requests else []),
+                    Middleware(SecurityHeaders),
                     *([Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)]
                       if allowed_hosts else [])],
         exception_handlers={
@@ -118,6 +138,8 @@ def from_environment() -> Starlette:
 
     secret = os.environ.get(WORKER_ENV["secret"])
     hosts = os.environ.get(WORKER_ENV["hosts"])
+    keepalive = os.environ.get(WORKER_ENV["keepalive"])
     return create_app(os.environ.get("ARSIP_DATABASE_URL"), token=token_from(None),
                       secret=bytes.fromhex(secret) if secret else None,
-                      allowed_hosts=hosts.split(",") if hosts else None)
+                      allowed_hosts=hosts.split(",") if hosts else None,
+                      keepalive_requests=int(keepalive) if keepalive else None)

@@ -12,6 +12,7 @@ from arsip.errors import UsageError
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 MAX_WORKERS = 64
 BACKLOG = 2048  # uvicorn's default
+DEFAULT_KEEPALIVE = 100  # web.keepalive.DEFAULT_REQUESTS (not imported: argparse runs first)
 
 
 def register(sub: Any, common: Any) -> None:
@@ -31,6 +32,10 @@ def register(sub: Any, common: Any) -> None:
                    help="server processes sharing the port (default 1); one process runs "
                         "Python on one core at a time, so a busy view on a machine with "
                         "cores to spare answers sooner with 2 or more")
+    p.add_argument("--keepalive-requests", type=non_negative_int, default=None, metavar="N",
+                   help="close a kept-alive connection after N requests, so that its client "
+                        "connects again to whichever process is free first (default "
+                        f"{DEFAULT_KEEPALIVE} with --workers 2 or more, else never; 0: never)")
     p.set_defaults(func=run)
 
 
@@ -47,6 +52,9 @@ def run(args: Any) -> int:
         raise UsageError(f"--port must be at most 65535, not {args.port}")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be between 1 and {MAX_WORKERS}, not {args.workers}")
+    keepalive = args.keepalive_requests
+    if keepalive is None:
+        keepalive = DEFAULT_KEEPALIVE if args.workers > 1 else 0
     try:
         token = token_from(args.token_file)
     except ValueError as exc:
@@ -59,7 +67,7 @@ def run(args: Any) -> int:
     secret = secrets.token_bytes(32)
     # made here first, also with workers: a missing archive is this command's one-line error
     app = create_app(url, token=token, secret=secret, config_loader=lambda: cfg,
-                     allowed_hosts=hosts)
+                     allowed_hosts=hosts, keepalive_requests=keepalive or None)
     sock = listen_socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -78,7 +86,8 @@ def run(args: Any) -> int:
         # the workers are started afresh (spawned): they make the same app from what this
         # process puts in their environment (web.app.from_environment)
         os.environ.update({WORKER_ENV["secret"]: secret.hex(),
-                           WORKER_ENV["hosts"]: ",".join(hosts or [])})
+                           WORKER_ENV["hosts"]: ",".join(hosts or []),
+                           WORKER_ENV["keepalive"]: str(keepalive)})
         if url is not None:
             os.environ["ARSIP_DATABASE_URL"] = url
         if token is not None:
