@@ -62,3 +62,31 @@ def test_goals_at_scale_count_the_search_median_too() -> None:
     assert not _meets(result(40.0, 190.0, 310.0), GOALS_AT_SCALE, [])
     assert not _meets(result(40.0, 190.0, 150.0), GOALS_AT_SCALE, ["/: HTTP 500"])
     assert not _meets(result(40.0, 190.0, None), GOALS_AT_SCALE, [])  # type: ignore[arg-type]
+
+
+def test_a_kept_postgresql_archive_is_vacuumed_after_the_run(engine: Any,
+                                                             database_url: str) -> None:
+    """What the run wrote is deleted and, on PostgreSQL, vacuumed away: dead rows of the
+    newest ids would sit in the recency buckets every later run's searches visit."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from arsip.bench.serve import remove_written
+    from tests.archive_factory import ArchiveFactory, filler
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's dead rows")
+    with Session(engine) as s:
+        f = ArchiveFactory(s)
+        for n in range(6):
+            f.article(title=f"kept {n}", body=filler(30, n), site="kompas")
+            f.article(title=f"written {n}", body=filler(30, n + 10), site="bench-writer")
+        s.commit()
+    remove_written(database_url, {"kompas"})
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Article)).scalar_one() == 6
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pgstattuple"))
+        dead = conn.execute(text("SELECT dead_tuple_count FROM pgstattuple('articles')"))
+        assert dead.scalar_one() == 0
+        conn.execute(text("DROP EXTENSION pgstattuple"))
+        conn.commit()

@@ -208,8 +208,15 @@ def written_articles(url: str, before: set[str]) -> dict[str, int]:
 
 def remove_written(url: str, before: set[str]) -> None:
     """Delete what was written (the sites that were not there ``before``, with everything
-    that cascades from them), so that a kept --sqlite-file or --keep-database holds the N articles it was
-    built with."""
+    that cascades from them), so that a kept --sqlite-file or --keep-database holds the N
+    articles it was built with.
+
+    On PostgreSQL the tables are then vacuumed: the deleted rows' index entries sit in the
+    newest ids' recency buckets, exactly where the web view's searches look (the recent
+    slice visits every one of them), and autovacuum waits for a fifth of the table (200,000
+    rows at a million). Left, they made each run slower than the one before: 38,000 after
+    some fifty runs, a common word's newest matches 2.0 -> 12.2 ms. (At a million articles
+    the vacuum takes some 20-30 s, most of it the search index's scan.)"""
     from sqlalchemy import delete
     from sqlalchemy.orm import Session
 
@@ -223,6 +230,9 @@ def remove_written(url: str, before: set[str]) -> None:
             if gone:
                 s.execute(delete(CrawlRun).where(CrawlRun.site_id.in_(gone)))
                 s.execute(delete(Site).where(Site.id.in_(gone)))
+        if gone and engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM (ANALYZE)")  # every table: what cascaded too
     finally:
         engine.dispose()
 
