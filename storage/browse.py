@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from storage import pg_newest
 from storage.filters import ArticleFilter
 from storage.id_lists import ids_in, ids_value
-from storage.models import Article, UTCDateTime
+from storage.models import UTCDateTime
 from storage.query_parser import Query, to_fts5, to_tsquery
 from storage.search import CANDIDATES, SearchHit, hits_of, pg_plan_newest, rank
 from storage.upsert import dialect_name
@@ -86,17 +86,6 @@ def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
     else:
         raise NotImplementedError(f"no full-text search on {dialect}")
     return list(session.execute(text(sql).bindparams(*binds), params).scalars())
-
-
-def copies_of(session: Session, ids: list[int]) -> dict[int, int]:
-    """How many near-duplicates each of ``ids`` has."""
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Article.duplicate_of_id, func.count())
-        .where(Article.duplicate_of_id.in_(ids)).group_by(Article.duplicate_of_id)
-    ).all()
-    return {int(original): int(count) for original, count in rows if original is not None}
 
 
 def facets(session: Session, query: Query, filters: ArticleFilter, *,
@@ -215,6 +204,7 @@ def search_page(session: Session, query: Query, filters: ArticleFilter, *,
         raise ValueError(f"unknown order {order!r} (one of {', '.join(ORDERS)})")
     positions: dict[int, float]
     newest: list[int] | None = None
+    copies: dict[int, int] = {}  # each hit's near-duplicates, read with the hits
     if order == "newest":
         if after is None and with_facets:
             # the first page is the head of the facets' newest matches: one look-up for both
@@ -227,13 +217,14 @@ def search_page(session: Session, query: Query, filters: ArticleFilter, *,
                              limit=limit + 1)
         more = len(ids) > limit
         positions = {i: 0.0 for i in ids[:limit]}
-        hits = hits_of(session, query, positions, highlight=MARK)
+        hits = hits_of(session, query, positions, highlight=MARK, copies=copies)
         hits.sort(key=lambda h: -h.id)
     elif order == "published":
         rows = published_ids(session, query, filters, after=after, limit=limit + 1)
         more = len(rows) > limit
         positions = dict(rows[:limit])
-        hits = hits_of(session, query, {i: 0.0 for i in positions}, highlight=MARK)
+        hits = hits_of(session, query, {i: 0.0 for i in positions}, highlight=MARK,
+                       copies=copies)
         hits.sort(key=lambda h: (-positions[h.id], -h.id))
     else:
         scores = rank(session, query, filters, CANDIDATES, CANDIDATES)
@@ -242,11 +233,10 @@ def search_page(session: Session, query: Query, filters: ArticleFilter, *,
             ordered = [(i, s) for i, s in ordered if (s, i) < after]
         more = len(ordered) > limit
         positions = dict(ordered[:limit])
-        hits = hits_of(session, query, positions, highlight=MARK)
+        hits = hits_of(session, query, positions, highlight=MARK, copies=copies)
         hits.sort(key=lambda h: (-h.score, -h.id))
     next_after = (positions[hits[-1].id], hits[-1].id) if more and hits else None
-    result = SearchPage(hits=hits, copies=copies_of(session, [h.id for h in hits]),
-                        next_after=next_after)
+    result = SearchPage(hits=hits, copies=copies, next_after=next_after)
     if with_facets:
         result.facets, result.matches, result.facets_capped = facets(session, query, filters,
                                                                      newest=newest)

@@ -113,16 +113,21 @@ def search(
 
 
 def hits_of(session: Session, query: Query, scores: dict[int, float], *,
-            highlight: tuple[str, str] | None = None) -> list[SearchHit]:
+            highlight: tuple[str, str] | None = None,
+            copies: dict[int, int] | None = None) -> list[SearchHit]:
     """The hits (title, site, snippet) of ``scores``' ids, in no particular order. Snippets
     are highlighted with :data:`HIGHLIGHT` (the CLI's), or with the caller's own
     ``highlight`` marks, which are then taken out of the bodies first so that only the
-    snippet's marks are marks (the web view escapes the text, then turns them into HTML)."""
+    snippet's marks are marks (the web view escapes the text, then turns them into HTML).
+    ``copies``, when given, gets each hit's number of near-duplicates (those it has),
+    counted in the same statement (off the ``duplicate_of_id`` index)."""
     if not scores:
         return []
+    count = (", (SELECT count(*) FROM articles AS d WHERE d.duplicate_of_id = a.id) AS copies"
+             if copies is not None else "")
     details = text(
         "SELECT a.id, a.canonical_url, a.title, a.published, a.published_local, a.body, "
-        "s.name AS site FROM articles AS a JOIN sites AS s ON s.id = a.site_id "
+        f"s.name AS site{count} FROM articles AS a JOIN sites AS s ON s.id = a.site_id "
         "WHERE a.id IN :ids"
     ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
     hits = []
@@ -135,6 +140,8 @@ def hits_of(session: Session, query: Query, scores: dict[int, float], *,
                               site=row.site,
                               snippet=snippet(body, query, highlight=highlight or HIGHLIGHT),
                               score=scores[row.id]))
+        if copies is not None and row.copies:
+            copies[row.id] = int(row.copies)
     return hits
 
 
