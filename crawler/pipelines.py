@@ -38,6 +38,7 @@ from storage.engine import is_in_memory
 
 logger = logging.getLogger(__name__)
 
+WRITER_EXIT_WAIT = 1.0  # seconds a dead writer's exit status is waited for, for its message
 OUTCOME_STATS = {
     "new": "arsip/articles_new",
     "alias": "arsip/aliases",
@@ -273,6 +274,13 @@ class ArchivePipeline:
 
     def _failure_message(self, exc: BaseException) -> str:
         if self._writer_died(exc):
+            # the pool reports itself broken while its own thread may be reaping the dead
+            # process (a second waitpid then finds no child and the exit status is not
+            # known yet): wait a moment for it, once, on this failure path
+            deadline = time.monotonic() + WRITER_EXIT_WAIT
+            while self._writer_procs and time.monotonic() < deadline and all(
+                    p.exitcode is None for p in self._writer_procs):
+                time.sleep(0.01)
             codes = [p.exitcode for p in self._writer_procs if p.exitcode is not None]
             how = ""
             if codes and codes[0] < 0:

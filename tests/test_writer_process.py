@@ -291,3 +291,31 @@ def test_writer_thread_mode_still_archives_everything() -> None:
     outcomes = report["arsip"]["outcomes"]
     assert outcomes["articles_new"] + outcomes["near_duplicates"] + outcomes["aliases"] == 40
     assert outcomes["errors"] == 0
+
+
+def test_a_dead_writers_exit_status_is_waited_for_its_message() -> None:
+    """The pool can say it is broken while its own thread is still reaping the killed
+    writer (the exit status not known for a moment): the message waits for it, briefly."""
+    import threading
+    from concurrent.futures.process import BrokenProcessPool
+
+    from crawler.pipelines import ArchivePipeline
+
+    class Reaped:  # a killed process whose status another thread is about to set
+        def __init__(self) -> None:
+            self.code: int | None = None
+            threading.Timer(0.2, lambda: setattr(self, "code", -9)).start()
+
+        @property
+        def exitcode(self) -> int | None:
+            return self.code
+
+    pipeline = object.__new__(ArchivePipeline)
+    pipeline.use_process = True
+    pipeline._writer_procs = [Reaped()]
+    message = pipeline._failure_message(BrokenProcessPool("a child process terminated"))
+    assert message == "the archive writer process ended unexpectedly: killed by signal 9"
+    # a status never known (after the wait): the message without it
+    pipeline._writer_procs = [type("Unknown", (), {"exitcode": None})()]
+    assert pipeline._failure_message(BrokenProcessPool("gone")) \
+        == "the archive writer process ended unexpectedly"
