@@ -107,7 +107,7 @@ class ArticlePage:
 def article_page(session: Session, article_id: int, *, depth: int = 2) -> ArticlePage:
     """Everything the web view's article page shows, each thing read once: the view's own
     links are the graph's first level, its raw pages the list of raw pages (ten statements
-    for an article without versions; eleven with). Raises NotFound."""
+    for an article without versions or an original; one more for each). Raises NotFound."""
     article = resolve_article(session, article_id)
     first = links_from(session, [article.id])
     raw = raw_pages_of(session, article.id)
