@@ -1,6 +1,7 @@
 """What an article's page shows besides ``storage.queries.show_article``: the articles that
 link to it, the texts of its versions, its raw pages, and look-up by any URL variant; and
-:func:`article_page`, all of it read at once. Functions take a Session; the caller owns it."""
+:func:`article_page`, all of it read at once. Functions take a Session; the caller owns it. The statements are built once (module
+constants with bound parameters): building a select costs more Python than running it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.archive import find_article_id
@@ -27,16 +28,19 @@ from storage.raw_store import read_raw
 CURRENT = 0  # the version number of an article's current text
 
 
+_RELATED_IN = (
+    select(Article.id, Article.title, Article.canonical_url, ArticleLink.kind,
+           ArticleLink.anchor)
+    .join(Article, Article.id == ArticleLink.from_article_id)
+    .where(ArticleLink.to_url.in_(select(ArticleURL.url)
+                                  .where(ArticleURL.article_id == bindparam("aid"))),
+           ArticleLink.from_article_id != bindparam("aid"))
+    .order_by(Article.id.desc()).limit(bindparam("n")))
+
+
 def related_in(session: Session, article_id: int, *, limit: int = 200) -> list[dict[str, Any]]:
     """Archived articles linking to this one (through any of its URLs), with the link's kind."""
-    urls = select(ArticleURL.url).where(ArticleURL.article_id == article_id)
-    rows = session.execute(
-        select(Article.id, Article.title, Article.canonical_url, ArticleLink.kind,
-               ArticleLink.anchor)
-        .join(Article, Article.id == ArticleLink.from_article_id)
-        .where(ArticleLink.to_url.in_(urls), ArticleLink.from_article_id != article_id)
-        .order_by(Article.id.desc()).limit(limit)
-    ).all()
+    rows = session.execute(_RELATED_IN, {"aid": article_id, "n": limit}).all()
     return [{"id": i, "title": t, "url": u, "kind": k, "anchor": a} for i, t, u, k, a in rows]
 
 
@@ -64,13 +68,15 @@ class RawPageInfo:
     headers: dict[str, Any]
 
 
+_RAW_PAGES = (select(RawPage.id, RawPage.article_id, RawPage.url, RawPage.fetched_at,
+                     RawPage.status, RawPage.headers)
+              .where(RawPage.article_id == bindparam("aid"))
+              .order_by(RawPage.fetched_at, RawPage.id))
+
+
 def raw_pages_of(session: Session, article_id: int) -> list[RawPageInfo]:
     """An article's stored raw pages (without their bodies), oldest first."""
-    rows = session.execute(
-        select(RawPage.id, RawPage.article_id, RawPage.url, RawPage.fetched_at, RawPage.status,
-               RawPage.headers)
-        .where(RawPage.article_id == article_id).order_by(RawPage.fetched_at, RawPage.id)
-    ).all()
+    rows = session.execute(_RAW_PAGES, {"aid": article_id}).all()
     return [RawPageInfo(*row) for row in rows]
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, bindparam, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from storage.errors import NotFound
@@ -66,16 +66,16 @@ def targets_of(session: Session, urls: list[str]) -> dict[str, tuple[int, str | 
     found: dict[str, tuple[int, str | None, str]] = {}
     unique = sorted(set(urls))
     for start in range(0, len(unique), 500):
-        chunk = unique[start:start + 500]
-        rows = session.execute(
-            select(ArticleURL.url, Article.id, Article.title, Article.canonical_url)
-            .join(Article, Article.id == ArticleURL.article_id)
-            .where(ArticleURL.url.in_(chunk))
-        ).all()
+        rows = session.execute(_TARGETS, {"urls": unique[start:start + 500]}).all()
         for url, article_id, title, canonical in rows:
             found[url] = (article_id, title, canonical)
     return found
 
+
+# statements built once (building a select is most of the Python a small look-up costs)
+_TARGETS = (select(ArticleURL.url, Article.id, Article.title, Article.canonical_url)
+            .join(Article, Article.id == ArticleURL.article_id)
+            .where(ArticleURL.url.in_(bindparam("urls", expanding=True))))
 
 # --- show ---------------------------------------------------------------------------------
 
@@ -156,38 +156,48 @@ class LinkLevel:
     targets: dict[str, tuple[int, str | None, str]]  # {url: (id, title, canonical url)}
 
 
+_LINKS = (select(ArticleLink.from_article_id, ArticleLink.to_url, ArticleLink.kind,
+                 ArticleLink.anchor)
+          .where(ArticleLink.from_article_id.in_(bindparam("ids", expanding=True)))
+          .order_by(ArticleLink.from_article_id, ArticleLink.position, ArticleLink.id))
+
+
 def links_from(session: Session, ids: list[int]) -> LinkLevel:
     """Two statements (per 500 ids): the links, in their order on the page, and their
     targets."""
     links: dict[int, list[tuple[str, str, str | None]]] = {}
     for start in range(0, len(ids), 500):
         for from_id, url, kind, anchor in session.execute(
-            select(ArticleLink.from_article_id, ArticleLink.to_url, ArticleLink.kind,
-                   ArticleLink.anchor)
-            .where(ArticleLink.from_article_id.in_(ids[start:start + 500]))
-            .order_by(ArticleLink.from_article_id, ArticleLink.position, ArticleLink.id)
-        ):
+                _LINKS, {"ids": ids[start:start + 500]}):
             links.setdefault(from_id, []).append((url, kind, anchor))
     targets = targets_of(session, [u for group in links.values() for u, _, _ in group])
     return LinkLevel(links, targets)
+
+
+_SITE_AND_VERSIONS = select(
+    Site.name, select(func.count()).select_from(ArticleVersion)
+    .where(ArticleVersion.article_id == bindparam("aid")).scalar_subquery(),
+).where(Site.id == bindparam("sid"))
+_ALIASES = (select(ArticleURL.url, ArticleURL.kind, ArticleURL.first_seen)
+            .where(ArticleURL.article_id == bindparam("aid"))
+            .order_by(ArticleURL.first_seen, ArticleURL.id))
+_DUPLICATES = (select(Article.id, Article.canonical_url, Article.title, Article.similarity)
+               .where(Article.duplicate_of_id == bindparam("aid")).order_by(Article.id))
+_RAW_PAGES = (select(RawPage.url, RawPage.fetched_at, RawPage.status)
+              .where(RawPage.article_id == bindparam("aid"))
+              .order_by(RawPage.fetched_at, RawPage.id))
 
 
 def article_view(session: Session, article: Article, level: LinkLevel,
                  raw_pages: list[dict[str, Any]] | None = None) -> ArticleView:
     """The view of ``article`` whose links (``level``, from :func:`links_from`) and raw
     pages (url, fetched_at, status; read here when not given) the caller may have read."""
+    one = {"aid": article.id}
     site_name, version_count = session.execute(
-        select(Site.name, select(func.count()).select_from(ArticleVersion)
-               .where(ArticleVersion.article_id == article.id).scalar_subquery())
-        .where(Site.id == article.site_id)
-    ).one()
+        _SITE_AND_VERSIONS, {**one, "sid": article.site_id}).one()
     aliases = [
         {"url": url, "kind": kind, "first_seen": first_seen}
-        for url, kind, first_seen in session.execute(
-            select(ArticleURL.url, ArticleURL.kind, ArticleURL.first_seen)
-            .where(ArticleURL.article_id == article.id)
-            .order_by(ArticleURL.first_seen, ArticleURL.id)
-        )
+        for url, kind, first_seen in session.execute(_ALIASES, one)
     ]
     duplicate_of = None
     if article.duplicate_of_id is not None:
@@ -197,10 +207,7 @@ def article_view(session: Session, article: Article, level: LinkLevel,
                             "title": original.title, "similarity": article.similarity}
     duplicates = [
         {"id": i, "url": u, "title": t, "similarity": s}
-        for i, u, t, s in session.execute(
-            select(Article.id, Article.canonical_url, Article.title, Article.similarity)
-            .where(Article.duplicate_of_id == article.id).order_by(Article.id)
-        )
+        for i, u, t, s in session.execute(_DUPLICATES, one)
     ]
     related = []
     for url, kind, anchor in level.links.get(article.id, []):
@@ -212,11 +219,7 @@ def article_view(session: Session, article: Article, level: LinkLevel,
     if raw_pages is None:
         raw_pages = [
             {"url": u, "fetched_at": f, "status": s}
-            for u, f, s in session.execute(
-                select(RawPage.url, RawPage.fetched_at, RawPage.status)
-                .where(RawPage.article_id == article.id)
-                .order_by(RawPage.fetched_at, RawPage.id)
-            )
+            for u, f, s in session.execute(_RAW_PAGES, one)
         ]
     return ArticleView(
         id=article.id, url=article.canonical_url, site=site_name, title=article.title,
