@@ -11,9 +11,20 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, inspect, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, DaemonHeartbeat, RunRequest, Site, utcnow
@@ -50,14 +61,18 @@ def live_daemons(session: Session, *, within: float = LIVE_SECONDS,
                  exclude_id: int | None = None) -> list[DaemonHeartbeat]:
     """Daemons whose heartbeat is recent; on this host, only those whose process exists."""
     since = utcnow() - timedelta(seconds=within)
-    stmt = select(DaemonHeartbeat).where(DaemonHeartbeat.seen_at >= since)
-    if exclude_id is not None:
-        stmt = stmt.where(DaemonHeartbeat.id != exclude_id)
     host = socket.gethostname()
     return [
-        beat for beat in session.scalars(stmt.order_by(DaemonHeartbeat.seen_at.desc()))
+        beat for beat in session.scalars(_LIVE, {"since": since, "not_id": exclude_id or 0})
         if beat.hostname != host or pid_alive(beat.pid)
     ]
+
+
+# built once (the sites and runs pages ask at every view); ids start at 1, so 0 excludes none
+_LIVE = (select(DaemonHeartbeat)
+         .where(DaemonHeartbeat.seen_at >= bindparam("since", type_=DaemonHeartbeat.seen_at.type),
+                DaemonHeartbeat.id != bindparam("not_id"))
+         .order_by(DaemonHeartbeat.seen_at.desc()))
 
 
 def clear_stale_heartbeats(session: Session) -> int:
@@ -223,18 +238,13 @@ def stored_jobs(bind: Engine | Connection) -> dict[str, StoredJob] | None:
     """
     import pickle
 
-    from sqlalchemy import Column, Float, LargeBinary, MetaData, Table, Unicode
-
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return stored_jobs(conn)
     if not _has_table(bind, JOBS_TABLE):
         return None
-    table = Table(JOBS_TABLE, MetaData(), Column("id", Unicode(191), primary_key=True),
-                  Column("next_run_time", Float(25)), Column("job_state", LargeBinary))
     jobs: dict[str, StoredJob] = {}
-    for job_id, ts, state in bind.execute(select(table.c.id, table.c.next_run_time,
-                                                 table.c.job_state)):
+    for job_id, ts, state in bind.execute(_jobs_sql()):
         name = None
         try:
             name = pickle.loads(state).get("name")  # our own database's rows
@@ -245,13 +255,27 @@ def stored_jobs(bind: Engine | Connection) -> dict[str, StoredJob] | None:
     return jobs
 
 
+@lru_cache(maxsize=1)
+def _jobs_sql() -> Any:
+    """The job store's rows (APScheduler's table, declared here as it stands), made once."""
+    from sqlalchemy import Column, Float, LargeBinary, MetaData, Table, Unicode
+
+    table = Table(JOBS_TABLE, MetaData(), Column("id", Unicode(191), primary_key=True),
+                  Column("next_run_time", Float(25)), Column("job_state", LargeBinary))
+    return select(table.c.id, table.c.next_run_time, table.c.job_state)
+
+
+_HAS_TABLE = {
+    "postgresql": text("SELECT to_regclass(:name) IS NOT NULL"),
+    "sqlite": text("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' "
+                   "AND name = :name"),
+}
+
+
 def _has_table(conn: Connection, name: str) -> bool:
     """One catalog look-up on ``conn`` (an Inspector costs a dozen Python calls more and,
     given an engine, a connection of its own)."""
-    if conn.dialect.name == "postgresql":
-        return conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
-                            {"name": name}).scalar_one() is True
-    if conn.dialect.name == "sqlite":
-        return conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                                 "AND name = :name"), {"name": name}).scalar_one() > 0
-    return bool(inspect(conn).has_table(name))
+    statement = _HAS_TABLE.get(conn.dialect.name)
+    if statement is None:
+        return bool(inspect(conn).has_table(name))
+    return bool(conn.execute(statement, {"name": name}).scalar_one())
