@@ -45,7 +45,7 @@ def site_counts(session: Session) -> dict[str, tuple[int, int]]:
 
 
 def site_names(session: Session) -> list[str]:
-    return list(session.scalars(select(Site.name).order_by(Site.name)))
+    return list(session.scalars(SITE_NAMES))
 
 
 def articles_per_day(session: Session, *, days: int = 90,
@@ -82,8 +82,7 @@ def recent_runs(session: Session, *, per_site: int = 5) -> dict[str, list[CrawlR
     (which looks the ids up by rowid; PostgreSQL would run it for every pair of site and
     run). The statements are built once (:func:`_recent_runs_sql`): building the
     LATERAL join was most of the sites page's own CPU."""
-    result: dict[str, list[CrawlRun]] = {
-        name: [] for name in session.scalars(SITE_NAMES)}
+    result: dict[str, list[CrawlRun]] = {name: [] for name in site_names(session)}
     query = _recent_runs_sql(session.get_bind().dialect.name, per_site)
     for name, run in session.execute(query):
         result.setdefault(name, []).append(run)
