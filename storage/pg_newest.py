@@ -77,6 +77,23 @@ class Plan:
     recent: bool = False  # the slice through the index's recency column
 
 
+@dataclass
+class Rider:
+    """More work over the rows found, done by the statement that finds them (a round trip
+    and a second look-up of each row saved): each row's ``columns`` (of the articles) are
+    selected with its id into the CTE ``r``, and ``sql`` continues ``WITH r AS
+    MATERIALIZED (...)`` (``, more AS (...) SELECT ...``): it returns each id of ``r``
+    (first column; any order) and rows of its own (first column NULL), with ``params``.
+
+    ``rows`` is set to its own rows when one statement found the whole result, and left
+    None when it did not (the result joined from two statements): the caller then does
+    the work by the ids."""
+    columns: tuple[str, ...]
+    sql: str
+    params: dict[str, Any]
+    rows: list[tuple[Any, ...]] | None = None
+
+
 class Scope(NamedTuple):
     """What a search's statements may count on: the planner's count of articles, and
     whether the search index has its recency column (migration 0009)."""
@@ -156,26 +173,29 @@ def share(session: Session, tsquery: str, total: float,
 def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
            conditions: str, params: dict[str, Any], binds: list[Any],
            walk_extra: str = "", bitmap_extra: str = "",
-           below: int | None = None) -> list[int]:
+           below: int | None = None, rider: Rider | None = None) -> list[int]:
     """Ids of the newest ``k`` articles whose ``vector`` matches ``tsquery`` and that pass
     ``conditions`` (" AND ..." over alias ``a``, with ``params``/``binds``), highest first;
     ``below``: only ids below it (the conditions must say so too). ``walk_extra`` /
     ``bitmap_extra``: more conditions on the match, over ``w.body_v`` (the walk) or alias
-    ``a`` (the bitmaps)."""
+    ``a`` (the bitmaps). ``rider``: more work over the rows found (:class:`Rider`)."""
     values = {**params, "nq": tsquery, "nk": k}
     match = f"{vector} @@ to_tsquery('simple', :nq)"
     if how.recent and how.slice_rows is not None:
         return _recent(session, how, vector=vector, tsquery=tsquery, k=k,
                        conditions=conditions, params=params, binds=binds,
-                       walk_extra=walk_extra, bitmap_extra=bitmap_extra, below=below)
+                       walk_extra=walk_extra, bitmap_extra=bitmap_extra, below=below,
+                       rider=rider)
     if how.walk:
-        sql = ("SELECT w.id FROM (SELECT a.id, " + vector + " AS v, a.search_vector AS "
-               "body_v FROM articles AS a WHERE true" + conditions
-               + " ORDER BY a.id DESC OFFSET 0) AS w "
+        inner = "".join(f", a.{c}" for c in rider.columns) if rider else ""
+        outer = "".join(f", w.{c}" for c in rider.columns) if rider else ""
+        sql = ("SELECT w.id" + outer + " FROM (SELECT a.id, " + vector + " AS v, "
+               "a.search_vector AS body_v" + inner + " FROM articles AS a WHERE true"
+               + conditions + " ORDER BY a.id DESC OFFSET 0) AS w "
                "WHERE w.v @@ to_tsquery('simple', :nq)" + walk_extra + " LIMIT :nk")
-        return _ids(session, sql, values, binds)
-    bitmap = ("SELECT a.id FROM articles AS a WHERE " + match + bitmap_extra + conditions
-              + "{floor} ORDER BY a.id + 0 DESC LIMIT :nk")
+        return _ids(session, sql, values, binds, rider)
+    bitmap = ("SELECT a.id" + _columns(rider) + " FROM articles AS a WHERE " + match
+              + bitmap_extra + conditions + "{floor} ORDER BY a.id + 0 DESC LIMIT :nk")
     floor = 0
     if how.slice_rows is not None:
         floor = (below if below is not None else session.execute(
@@ -185,16 +205,16 @@ def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
     # transaction is aborted (a SET would only replace the error), and its end undoes it
     session.execute(text("SET LOCAL enable_indexscan = off"))
     found = _ids(session, bitmap.format(floor=" AND a.id >= :nfloor"),
-                 {**values, "nfloor": floor}, binds) if floor > 0 else []
+                 {**values, "nfloor": floor}, binds, rider) if floor > 0 else []
     if len(found) < k:
-        found = _ids(session, bitmap.format(floor=""), values, binds)
+        found = _ids(session, bitmap.format(floor=""), values, binds, rider)
     session.execute(text("SET LOCAL enable_indexscan = DEFAULT"))
     return found
 
 
 def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
             conditions: str, params: dict[str, Any], binds: list[Any], walk_extra: str,
-            bitmap_extra: str, below: int | None) -> list[int]:
+            bitmap_extra: str, below: int | None, rider: Rider | None) -> list[int]:
     """:func:`newest` by recent slices, each wider than the last, then below the last if
     it held fewer than ``k``."""
     assert how.slice_rows is not None
@@ -210,8 +230,8 @@ def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
     rows = how.slice_rows
     for _ in range(SLICE_TRIES):
         bucket = max(top - rows, 0) // BUCKET_IDS
-        found = _ids(session, recent_sql(vector, bitmap_extra, conditions),
-                     {**params, "nq": tsquery, "nk": k, "nbucket": bucket}, binds)
+        found = _ids(session, recent_sql(vector, bitmap_extra, conditions, _columns(rider)),
+                     {**params, "nq": tsquery, "nk": k, "nbucket": bucket}, binds, rider)
         if len(found) >= k or bucket == 0:
             break
         covered = top - bucket * BUCKET_IDS  # held len(found): size the next for 2k
@@ -222,6 +242,8 @@ def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
     if len(found) >= k or bucket == 0:
         return found
     low = bucket * BUCKET_IDS  # every match from here up is found: go on below it
+    if rider is not None:
+        rider.rows = None  # its rows were of the slice alone
     return found + newest(
         session, Plan(walk=how.walk, slice_rows=None), vector=vector, tsquery=tsquery,
         k=k - len(found), conditions=conditions + " AND a.id < :nlow",
@@ -229,8 +251,9 @@ def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
         bitmap_extra=bitmap_extra, below=low)
 
 
-def recent_sql(vector: str, match_extra: str, conditions: str) -> str:
-    """The recent slice's statement (parameters ``nq``, ``nbucket``, ``nk``).
+def recent_sql(vector: str, match_extra: str, conditions: str, columns: str = "") -> str:
+    """The recent slice's statement (parameters ``nq``, ``nbucket``, ``nk``; ``columns``:
+    more of alias ``a`` after its id, ", a.x, ...").
 
     The bucket is cast to an integer, the index's type (bound as a smallint, ``int4 >=
     int2`` is not an operator of ``btree_gin``'s class, and GIN would read the term's every
@@ -238,18 +261,31 @@ def recent_sql(vector: str, match_extra: str, conditions: str) -> str:
     subquery that the planner cannot merge (``OFFSET 0``): else it ANDs their own indexes'
     bitmaps in (a site's 200,000 articles at a million: 18 ms, and a bitmap too big for
     ``work_mem`` whose lossy pages have every vector rechecked: 130 ms)."""
-    return (f"SELECT a.id FROM (SELECT * FROM articles AS a WHERE {vector} @@ "
+    return (f"SELECT a.id{columns} FROM (SELECT * FROM articles AS a WHERE {vector} @@ "
             f"to_tsquery('simple', :nq){match_extra} AND (a.id / {BUCKET_IDS}) >= "
             f"CAST(:nbucket AS integer) OFFSET 0) AS a WHERE true{conditions} "
             "ORDER BY a.id + 0 DESC LIMIT :nk")
 
 
-def _ids(session: Session, sql: str, values: dict[str, Any], binds: list[Any]) -> list[int]:
+def _columns(rider: Rider | None) -> str:
+    return "".join(f", a.{c}" for c in rider.columns) if rider else ""
+
+
+def _ids(session: Session, sql: str, values: dict[str, Any], binds: list[Any],
+         rider: Rider | None = None) -> list[int]:
     """The ids a statement returns, read off the driver's cursor: a thousand ids through
     SQLAlchemy's rows cost 0.85 ms of the server's CPU, 0.2 ms this way (psycopg gives
-    them as ints already)."""
+    them as ints already). With a ``rider``, the statement is its CTE ``r``, and the
+    rider's own rows are kept in ``rider.rows``."""
+    if rider is not None:
+        sql = f"WITH r AS MATERIALIZED ({sql}){rider.sql}"
+        values = {**values, **rider.params}
     result = session.execute(text(sql).bindparams(*binds), values)
     try:
-        return [row[0] for row in result.cursor.fetchall()]  # type: ignore[attr-defined]
+        rows = result.cursor.fetchall()  # type: ignore[attr-defined]
     finally:
         result.close()
+    if rider is None:
+        return [row[0] for row in rows]
+    rider.rows = [row[1:] for row in rows if row[0] is None]
+    return sorted((row[0] for row in rows if row[0] is not None), reverse=True)

@@ -364,15 +364,16 @@ def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str,
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plans (ARSIP_TEST_DATABASE_URL)")
     from storage import pg_newest
-    from storage.pg_newest import BUCKET_IDS, Plan, newest
+    from storage.pg_newest import BUCKET_IDS, Plan, Rider, newest
 
     sliced: list[str] = []
     real_ids = pg_newest._ids
 
-    def ids_seen(session: Any, sql: str, values: Any, binds: Any) -> list[int]:
+    def ids_seen(session: Any, sql: str, values: Any, binds: Any,
+                 rider: Any = None) -> list[int]:
         if f"/ {BUCKET_IDS})" in sql:
             sliced.append(sql)
-        return real_ids(session, sql, values, binds)
+        return real_ids(session, sql, values, binds, rider)
 
     monkeypatch.setattr(pg_newest, "_ids", ids_seen)
     if how in ("recent-walk", "recent-bitmap"):
@@ -406,8 +407,21 @@ def test_postgresql_newest_matches_are_the_same_every_way(engine: Any, how: str,
         below = newest(s, plans[how], vector="a.search_vector", tsquery="biasa", k=4,
                        conditions=" AND a.id < :b", params={"b": ids[30]}, binds=[],
                        below=ids[30])
+        # a rider's statement runs over the rows found, when one statement found them all
+        rider = Rider(columns=("site_id",), params={"one": 1},
+                      sql=", c AS (SELECT count(DISTINCT r.site_id) AS sites, "
+                          "count(*) AS n FROM r) SELECT r.id, NULL, NULL FROM r "
+                          "UNION ALL SELECT NULL, sites * :one, n FROM c")
+        sliced_before = len(sliced)
+        ridden = newest(s, plans[how], vector="a.search_vector", tsquery="langka", k=3,
+                        conditions="".join(f" AND {w}" for w in where), params=params,
+                        binds=binds, rider=rider)
+        del sliced[sliced_before:]
     langka_kompas = [i for n, i in enumerate(ids) if n % 7 == 0 and n % 2 == 0]
     assert got == sorted(langka_kompas, reverse=True)[:3]
+    assert ridden == got
+    # joined from a slice and the rows below it, the rider's rows would be the slice's
+    assert rider.rows == (None if how in ("recent-walk", "recent-bitmap") else [(1, 3)])
     assert below == [i for n, i in reversed(list(enumerate(ids[:30]))) if n % 7][:4]
     assert len(sliced) == {"recent-walk": 2, "recent-bitmap": 2, "recent-wider": 4}.get(how, 0)
     with Session(engine) as s:  # the slice's bucket is the index's third column

@@ -564,6 +564,42 @@ def test_facets_are_counted_over_a_capped_sample(archive: dict[str, Any], engine
         assert (matches, capped) == (STORIES + 1, False)
 
 
+def test_postgresql_counts_the_facets_in_the_statement_finding_the_matches(
+        archive: dict[str, Any], engine: Any) -> None:
+    """On PostgreSQL the first page's facets are counted by the statement that finds the
+    newest matches (its rows read once): the same counts as by the matches' ids, capped
+    the same way, with no statement of their own."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the facets' rider is PostgreSQL's (ARSIP_TEST_DATABASE_URL)")
+    from sqlalchemy import event
+
+    from storage.browse import facets, facets_rider, newest_ids, search_page
+    from storage.filters import ArticleFilter
+    from storage.query_parser import parse
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    query = parse("kazakhstan")
+    with Session(engine) as s:
+        by_ids = facets(s, query, ArticleFilter())
+        assert by_ids[0]["author"] and by_ids[0]["site"]
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            page = search_page(s, query, ArticleFilter(), limit=2)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert (page.facets, page.matches, page.facets_capped) == by_ids
+        assert not [x for x in statements if x.startswith("WITH m AS")], statements
+        rider = facets_rider(cap=3)
+        found = newest_ids(s, query, ArticleFilter(), before=None, limit=4, rider=rider)
+        assert rider.rows is not None
+        assert facets(s, query, ArticleFilter(), cap=3, newest=found, rows=rider.rows) \
+            == facets(s, query, ArticleFilter(), cap=3)
+
+
 def test_published_order_pages_through_equal_dates(engine: Any) -> None:
     from storage.browse import search_page
     from storage.filters import ArticleFilter
