@@ -84,7 +84,7 @@ def newest_ids(session: Session, query: Query, filters: ArticleFilter, *,
             session, pg_plan_newest(session, query, tsquery, limit, scope=scope),
             vector="a.search_vector",
             tsquery=tsquery, k=limit, conditions="".join(f" AND {w}" for w in where),
-            params=params, binds=binds, below=before, rider=rider)
+            params=params, binds=binds, below=before, top=scope.top, rider=rider)
     else:
         raise NotImplementedError(f"no full-text search on {dialect}")
     return list(session.execute(text(sql).bindparams(*binds), params).scalars())

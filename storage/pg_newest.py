@@ -95,10 +95,11 @@ class Rider:
 
 
 class Scope(NamedTuple):
-    """What a search's statements may count on: the planner's count of articles, and
-    whether the search index has its recency column (migration 0009)."""
+    """What a search's statements may count on: the planner's count of articles, whether
+    the search index has its recency column (migration 0009), and the highest id + 1."""
     total: float
     recent: bool
+    top: int = 1
 
 
 def plan(share: float, total: float, k: int, *, phrase: bool = False, prefix: bool = False,
@@ -126,7 +127,8 @@ def plan(share: float, total: float, k: int, *, phrase: bool = False, prefix: bo
 
 def begin_search(session: Session) -> Scope:
     """Settings for a search's statements, for the rest of the transaction, the planner's
-    count of articles and whether the index has its recency column, in one round trip:
+    count of articles, whether the index has its recency column and the highest id (the
+    top of the newest slices), in one round trip:
     custom plans only (a match's selectivity differs by orders of magnitude between terms,
     so no generic plan for the statements the driver prepares), no JIT compilation (the
     plans' costs grow with the archive past ``jit_above_cost``, and compiling took 30-40 ms
@@ -136,8 +138,9 @@ def begin_search(session: Session) -> Scope:
         "set_config('jit', 'off', true), "
         "set_config('max_parallel_workers_per_gather', '0', true), "
         "(SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass), "
-        f"(SELECT indnatts FROM pg_index WHERE indexrelid = to_regclass('{INDEX}'))")).one()
-    return Scope(total=max(float(row[3] or 0), 1.0), recent=row[4] == 3)
+        f"(SELECT indnatts FROM pg_index WHERE indexrelid = to_regclass('{INDEX}')), "
+        "(SELECT coalesce(max(id), 0) + 1 FROM articles)")).one()
+    return Scope(total=max(float(row[3] or 0), 1.0), recent=row[4] == 3, top=int(row[5]))
 
 
 def share(session: Session, tsquery: str, total: float,
@@ -173,19 +176,21 @@ def share(session: Session, tsquery: str, total: float,
 def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
            conditions: str, params: dict[str, Any], binds: list[Any],
            walk_extra: str = "", bitmap_extra: str = "",
-           below: int | None = None, rider: Rider | None = None) -> list[int]:
+           below: int | None = None, top: int | None = None,
+           rider: Rider | None = None) -> list[int]:
     """Ids of the newest ``k`` articles whose ``vector`` matches ``tsquery`` and that pass
     ``conditions`` (" AND ..." over alias ``a``, with ``params``/``binds``), highest first;
     ``below``: only ids below it (the conditions must say so too). ``walk_extra`` /
     ``bitmap_extra``: more conditions on the match, over ``w.body_v`` (the walk) or alias
-    ``a`` (the bitmaps). ``rider``: more work over the rows found (:class:`Rider`)."""
+    ``a`` (the bitmaps). ``top``: the highest id + 1 (:attr:`Scope.top`; read when None).
+    ``rider``: more work over the rows found (:class:`Rider`)."""
     values = {**params, "nq": tsquery, "nk": k}
     match = f"{vector} @@ to_tsquery('simple', :nq)"
     if how.recent and how.slice_rows is not None:
         return _recent(session, how, vector=vector, tsquery=tsquery, k=k,
                        conditions=conditions, params=params, binds=binds,
                        walk_extra=walk_extra, bitmap_extra=bitmap_extra, below=below,
-                       rider=rider)
+                       top=top, rider=rider)
     if how.walk:
         inner = "".join(f", a.{c}" for c in rider.columns) if rider else ""
         outer = "".join(f", w.{c}" for c in rider.columns) if rider else ""
@@ -198,9 +203,7 @@ def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
               + bitmap_extra + conditions + "{floor} ORDER BY a.id + 0 DESC LIMIT :nk")
     floor = 0
     if how.slice_rows is not None:
-        floor = (below if below is not None else session.execute(
-            text("SELECT coalesce(max(id), 0) + 1 FROM articles")).scalar_one()) \
-            - how.slice_rows
+        floor = (below if below is not None else _top(session, top)) - how.slice_rows
     # back on for what the transaction does next; not in a `finally`: after an error the
     # transaction is aborted (a SET would only replace the error), and its end undoes it
     session.execute(text("SET LOCAL enable_indexscan = off"))
@@ -214,19 +217,14 @@ def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
 
 def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
             conditions: str, params: dict[str, Any], binds: list[Any], walk_extra: str,
-            bitmap_extra: str, below: int | None, rider: Rider | None) -> list[int]:
+            bitmap_extra: str, below: int | None, top: int | None,
+            rider: Rider | None) -> list[int]:
     """:func:`newest` by recent slices, each wider than the last, then below the last if
     it held fewer than ``k``."""
     assert how.slice_rows is not None
-    # only the GIN index can take the bucket; the planner, costing the term's whole
-    # posting tree, would otherwise read the slice's rows off the primary key and test
-    # each vector, or scan the table. (Set as the highest id is read: that statement is
-    # planned before it runs.)
-    highest = session.execute(text(
-        "SELECT set_config('enable_indexscan', 'off', true), "
-        "set_config('enable_seqscan', 'off', true), "
-        "(SELECT coalesce(max(id), 0) + 1 FROM articles)")).one()[2]
-    top = below if below is not None else int(highest)
+    # (no planner settings: the slice's subquery has no condition on the id nor an order,
+    # so GIN is its one index; a sequential scan wins only in a small archive)
+    top = below if below is not None else _top(session, top)
     rows = how.slice_rows
     for _ in range(SLICE_TRIES):
         bucket = max(top - rows, 0) // BUCKET_IDS
@@ -236,9 +234,6 @@ def _recent(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
             break
         covered = top - bucket * BUCKET_IDS  # held len(found): size the next for 2k
         rows = max(4 * covered, SLICE_MATCHES * k * covered // max(len(found), 1))
-    # back for what the transaction does next (not in a `finally`: see newest())
-    session.execute(text("SET LOCAL enable_indexscan = DEFAULT; "
-                         "SET LOCAL enable_seqscan = DEFAULT"))
     if len(found) >= k or bucket == 0:
         return found
     low = bucket * BUCKET_IDS  # every match from here up is found: go on below it
@@ -265,6 +260,13 @@ def recent_sql(vector: str, match_extra: str, conditions: str, columns: str = ""
             f"to_tsquery('simple', :nq){match_extra} AND (a.id / {BUCKET_IDS}) >= "
             f"CAST(:nbucket AS integer) OFFSET 0) AS a WHERE true{conditions} "
             "ORDER BY a.id + 0 DESC LIMIT :nk")
+
+
+def _top(session: Session, top: int | None) -> int:
+    if top is not None:
+        return top
+    return int(session.execute(text("SELECT coalesce(max(id), 0) + 1 FROM articles"))
+               .scalar_one())
 
 
 def _columns(rider: Rider | None) -> str:

@@ -216,13 +216,14 @@ def _rank_postgresql(session: Session, query: Query, filters: ArticleFilter, lim
     body = pg_newest.newest(
         session, pg_plan_newest(session, query, q, candidates, scope=scope),
         vector="a.search_vector",
-        tsquery=q, k=candidates, conditions=conditions, params=params, binds=binds)
+        tsquery=q, k=candidates, conditions=conditions, params=params, binds=binds,
+        top=scope.top)
     excluded = " AND {v} @@ to_tsquery('simple', :q)" if query.excluded else ""
     titles = pg_newest.newest(
         session, pg_plan_newest(session, query, qt, candidates, PG_TITLE_VECTOR, scope=scope),
         vector=PG_TITLE_VECTOR, tsquery=qt, k=candidates, conditions=conditions,
         params={**params, "q": q}, binds=binds, walk_extra=excluded.format(v="w.body_v"),
-        bitmap_extra=excluded.format(v="a.search_vector"))
+        bitmap_extra=excluded.format(v="a.search_vector"), top=scope.top)
     ids = sorted(set(body) | set(titles))
     if not ids:
         return {}
