@@ -24,6 +24,7 @@ from storage.queries import (
     resolve_article,
 )
 from storage.raw_store import read_raw
+from storage.reads import read
 
 CURRENT = 0  # the version number of an article's current text
 
@@ -40,7 +41,7 @@ _RELATED_IN = (
 
 def related_in(session: Session, article_id: int, *, limit: int = 200) -> list[dict[str, Any]]:
     """Archived articles linking to this one (through any of its URLs), with the link's kind."""
-    rows = session.execute(_RELATED_IN, {"aid": article_id, "n": limit}).all()
+    rows = read(session, _RELATED_IN, {"aid": article_id, "n": limit}).all()
     return [{"id": i, "title": t, "url": u, "kind": k, "anchor": a} for i, t, u, k, a in rows]
 
 
@@ -76,7 +77,7 @@ _RAW_PAGES = (select(RawPage.id, RawPage.article_id, RawPage.url, RawPage.fetche
 
 def raw_pages_of(session: Session, article_id: int) -> list[RawPageInfo]:
     """An article's stored raw pages (without their bodies), oldest first."""
-    rows = session.execute(_RAW_PAGES, {"aid": article_id}).all()
+    rows = read(session, _RAW_PAGES, {"aid": article_id}).all()
     return [RawPageInfo(*row) for row in rows]
 
 

@@ -29,6 +29,7 @@ from storage.models import (
     RawPage,
     Site,
 )
+from storage.reads import read
 
 # --- lookups ------------------------------------------------------------------------------
 
@@ -49,12 +50,12 @@ def resolve_article(session: Session, ref: str | int) -> Article:
     else:
         candidates.append(url + "/")
     for candidate in candidates:
-        article_id = session.execute(
-            select(ArticleURL.article_id).where(ArticleURL.url == candidate)
+        article_id = read(
+            session, select(ArticleURL.article_id).where(ArticleURL.url == candidate)
         ).scalar()
         if article_id is None:
-            article_id = session.execute(
-                select(Article.id).where(Article.canonical_url == candidate)
+            article_id = read(
+                session, select(Article.id).where(Article.canonical_url == candidate)
             ).scalar()
         if article_id is not None:
             return session.get_one(Article, article_id)
@@ -66,7 +67,7 @@ def targets_of(session: Session, urls: list[str]) -> dict[str, tuple[int, str | 
     found: dict[str, tuple[int, str | None, str]] = {}
     unique = sorted(set(urls))
     for start in range(0, len(unique), 500):
-        rows = session.execute(_TARGETS, {"urls": unique[start:start + 500]}).all()
+        rows = read(session, _TARGETS, {"urls": unique[start:start + 500]}).all()
         for url, article_id, title, canonical in rows:
             found[url] = (article_id, title, canonical)
     return found
@@ -167,8 +168,8 @@ def links_from(session: Session, ids: list[int]) -> LinkLevel:
     targets."""
     links: dict[int, list[tuple[str, str, str | None]]] = {}
     for start in range(0, len(ids), 500):
-        for from_id, url, kind, anchor in session.execute(
-                _LINKS, {"ids": ids[start:start + 500]}):
+        for from_id, url, kind, anchor in read(
+                session, _LINKS, {"ids": ids[start:start + 500]}):
             links.setdefault(from_id, []).append((url, kind, anchor))
     targets = targets_of(session, [u for group in links.values() for u, _, _ in group])
     return LinkLevel(links, targets)
@@ -193,11 +194,11 @@ def article_view(session: Session, article: Article, level: LinkLevel,
     """The view of ``article`` whose links (``level``, from :func:`links_from`) and raw
     pages (url, fetched_at, status; read here when not given) the caller may have read."""
     one = {"aid": article.id}
-    site_name, version_count = session.execute(
-        _SITE_AND_VERSIONS, {**one, "sid": article.site_id}).one()
+    site_name, version_count = read(
+        session, _SITE_AND_VERSIONS, {**one, "sid": article.site_id}).one()
     aliases = [
         {"url": url, "kind": kind, "first_seen": first_seen}
-        for url, kind, first_seen in session.execute(_ALIASES, one)
+        for url, kind, first_seen in read(session, _ALIASES, one)
     ]
     duplicate_of = None
     if article.duplicate_of_id is not None:
@@ -207,7 +208,7 @@ def article_view(session: Session, article: Article, level: LinkLevel,
                             "title": original.title, "similarity": article.similarity}
     duplicates = [
         {"id": i, "url": u, "title": t, "similarity": s}
-        for i, u, t, s in session.execute(_DUPLICATES, one)
+        for i, u, t, s in read(session, _DUPLICATES, one)
     ]
     related = []
     for url, kind, anchor in level.links.get(article.id, []):
@@ -219,7 +220,7 @@ def article_view(session: Session, article: Article, level: LinkLevel,
     if raw_pages is None:
         raw_pages = [
             {"url": u, "fetched_at": f, "status": s}
-            for u, f, s in session.execute(_RAW_PAGES, one)
+            for u, f, s in read(session, _RAW_PAGES, one)
         ]
     return ArticleView(
         id=article.id, url=article.canonical_url, site=site_name, title=article.title,

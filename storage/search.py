@@ -33,7 +33,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from storage import pg_newest
@@ -48,6 +48,7 @@ from storage.query_parser import (
     to_fts5_words,
     to_tsquery,
 )
+from storage.upsert import dialect_name
 
 __all__ = ["CANDIDATES", "QueryError", "SearchHit", "TITLE_WEIGHT", "parse", "rank", "search",
            "snippet"]
@@ -125,13 +126,14 @@ def hits_of(session: Session, query: Query, scores: dict[int, float], *,
         return []
     count = (", (SELECT count(*) FROM articles AS d WHERE d.duplicate_of_id = a.id) AS copies"
              if copies is not None else "")
-    details = text(
+    dialect = dialect_name(session)
+    details = text(  # the ids as one parameter: an expanding list re-renders the statement
         "SELECT a.id, a.canonical_url, a.title, a.published, a.published_local, a.body, "
         f"s.name AS site{count} FROM articles AS a JOIN sites AS s ON s.id = a.site_id "
-        "WHERE a.id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True)).columns(published=UTCDateTime())
+        f"WHERE {ids_in(dialect, 'a.id')}"
+    ).columns(published=UTCDateTime())
     hits = []
-    for row in session.execute(details, {"ids": list(scores)}):
+    for row in session.execute(details, {"ids": ids_value(dialect, scores)}):
         body = row.body or ""
         for mark in highlight or ():
             body = body.replace(mark, "")
