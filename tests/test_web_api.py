@@ -564,6 +564,29 @@ def test_facets_are_counted_over_a_capped_sample(archive: dict[str, Any], engine
         assert (matches, capped) == (STORIES + 1, False)
 
 
+def test_an_author_facet_counts_each_article_once(engine: Any) -> None:
+    """An author counts the articles naming them, once each: a name given twice in one
+    article's list counts once, and articles sharing a list each count."""
+    from storage.browse import facets, search_page
+    from storage.filters import ArticleFilter
+    from storage.query_parser import parse
+    from tests.archive_factory import ArchiveFactory
+
+    lists = [["Ani", "Budi"], ["Ani", "Budi"], ["Budi", "Budi"], ["Citra"], [], ["Ani"]]
+    with Session(engine) as s, s.begin():
+        f = ArchiveFactory(s)
+        for n, authors in enumerate(lists):
+            f.article(title=f"Banjir {n}", body=f"banjir bandang {n}", authors=authors)
+    want = [("Budi", 3), ("Ani", 3), ("Citra", 1)]
+    with Session(engine) as s:
+        counts, matches, _ = facets(s, parse("banjir"), ArticleFilter())
+        assert matches == len(lists)
+        assert sorted(counts["author"], key=lambda kv: (-kv[1], kv[0])) == \
+            sorted(want, key=lambda kv: (-kv[1], kv[0]))
+        page = search_page(s, parse("banjir"), ArticleFilter(), limit=2)
+        assert page.facets["author"] == counts["author"]
+
+
 def test_postgresql_counts_the_facets_in_the_statement_finding_the_matches(
         archive: dict[str, Any], engine: Any) -> None:
     """On PostgreSQL the first page's facets are counted by the statement that finds the
