@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, bindparam, func, select, text
 from sqlalchemy.orm import Session, aliased
@@ -189,27 +189,39 @@ _RAW_PAGES = (select(RawPage.url, RawPage.fetched_at, RawPage.status)
               .order_by(RawPage.fetched_at, RawPage.id))
 
 
+class ViewParts(NamedTuple):
+    """What :func:`article_view` reads besides the article, its links and raw pages, when a
+    caller read it already (``storage.article_pages``: with the rest of the page)."""
+    site: str
+    version_count: int
+    aliases: list[dict[str, Any]]  # url, kind, first_seen; oldest first
+    duplicates: list[dict[str, Any]]  # id, url, title, similarity; by id
+
+
 def article_view(session: Session, article: Article, level: LinkLevel,
-                 raw_pages: list[dict[str, Any]] | None = None) -> ArticleView:
-    """The view of ``article`` whose links (``level``, from :func:`links_from`) and raw
-    pages (url, fetched_at, status; read here when not given) the caller may have read."""
+                 raw_pages: list[dict[str, Any]] | None = None, *,
+                 parts: ViewParts | None = None) -> ArticleView:
+    """The view of ``article`` whose links (``level``, from :func:`links_from`), raw pages
+    (url, fetched_at, status) and other ``parts`` the caller may have read (read here when
+    not given)."""
     one = {"aid": article.id}
-    site_name, version_count = read(
-        session, _SITE_AND_VERSIONS, {**one, "sid": article.site_id}).one()
-    aliases = [
-        {"url": url, "kind": kind, "first_seen": first_seen}
-        for url, kind, first_seen in read(session, _ALIASES, one)
-    ]
+    if parts is None:
+        site_name, version_count = read(
+            session, _SITE_AND_VERSIONS, {**one, "sid": article.site_id}).one()
+        parts = ViewParts(site_name, version_count, [
+            {"url": url, "kind": kind, "first_seen": first_seen}
+            for url, kind, first_seen in read(session, _ALIASES, one)
+        ], [
+            {"id": i, "url": u, "title": t, "similarity": s}
+            for i, u, t, s in read(session, _DUPLICATES, one)
+        ])
+    site_name, version_count, aliases, duplicates = parts
     duplicate_of = None
     if article.duplicate_of_id is not None:
         original = session.get(Article, article.duplicate_of_id)
         if original is not None:
             duplicate_of = {"id": original.id, "url": original.canonical_url,
                             "title": original.title, "similarity": article.similarity}
-    duplicates = [
-        {"id": i, "url": u, "title": t, "similarity": s}
-        for i, u, t, s in read(session, _DUPLICATES, one)
-    ]
     related = []
     for url, kind, anchor in level.links.get(article.id, []):
         target = level.targets.get(url)

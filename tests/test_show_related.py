@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from storage.article_pages import article_page, raw_pages_of, related_in, version_texts
 from storage.errors import NotFound
-from storage.models import ArticleURL
+from storage.models import ArticleURL, RawPage
 from storage.queries import related_graph, resolve_article, show_article
 from tests.archive_factory import ArchiveFactory, filler
 from tests.sql_capture import statements
@@ -117,9 +118,15 @@ def test_related_graph_marks_missing_and_stops_at_cycles(engine: Any,
 
 def test_article_page_reads_each_thing_once(engine: Any, archive: dict[str, Any]) -> None:
     """The web view's article page: the same view, graph, raw pages, versions and incoming
-    links as the functions it stands for, in ten statements (eleven with versions) instead of
+    links as the functions it stands for, in six statements (seven with versions) instead of
     their fifteen (the view's links were read again as the graph's first level, the article
-    again for the graph, the raw pages twice)."""
+    again for the graph, the raw pages twice; the small lists each on its own)."""
+    with Session(engine) as s, s.begin():  # a second raw page, fetched before the first
+        s.add(RawPage(article_id=archive["b"], url="https://intisari.example/b?page=2",
+                      fetched_at=datetime(2021, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
+                      status=404, headers={"X-Cache": ["MISS", "HIT"]},
+                      body_gz=gzip.compress(b"<html></html>"), raw_size=13,
+                      content_hash="0" * 64))
     for key, with_versions in (("b", False), ("a", True)):
         article_id = archive[key]
         with Session(engine) as s:
@@ -133,7 +140,8 @@ def test_article_page_reads_each_thing_once(engine: Any, archive: dict[str, Any]
         assert (got.view.as_dict(), got.graph.as_dict(), got.raw, got.related_in,
                 got.texts) == want
         assert got.graph.children and got.view.related
-        assert len(seen) == (11 if with_versions else 10), [sql for sql, _ in seen]
+        assert len(got.raw) == (2 if key == "b" else 1) and got.view.aliases
+        assert len(seen) == (7 if with_versions else 6), [sql for sql, _ in seen]
     with Session(engine) as s, pytest.raises(NotFound):
         article_page(s, 999999)
 
