@@ -123,8 +123,9 @@ def article_page(session: Session, article_id: int, *, depth: int = 2) -> Articl
     """Everything the web view's article page shows, each thing read once: the view's own
     links are the graph's first level, its raw pages the list of raw pages, and the site,
     versions' count, aliases, near-duplicates, raw pages and incoming links in one
-    statement (:func:`_page_parts`): six statements for an article without versions or an
-    original (a depth-2 graph), one more for each. Raises NotFound."""
+    statement (:func:`_page_parts`), each level's links with their targets
+    (:func:`storage.queries.links_from`): four statements for an article without versions
+    or an original (a depth-2 graph), one more for each. Raises NotFound."""
     article = resolve_article(session, article_id)
     first = links_from(session, [article.id])
     parts, raw, incoming = _page_parts(session, article)

@@ -62,21 +62,7 @@ def resolve_article(session: Session, ref: str | int) -> Article:
     raise NotFound(f"no article with URL {url}")
 
 
-def targets_of(session: Session, urls: list[str]) -> dict[str, tuple[int, str | None, str]]:
-    """{url: (article id, title, canonical url)} for those of ``urls`` that are archived."""
-    found: dict[str, tuple[int, str | None, str]] = {}
-    unique = sorted(set(urls))
-    for start in range(0, len(unique), 500):
-        rows = read(session, _TARGETS, {"urls": unique[start:start + 500]}).all()
-        for url, article_id, title, canonical in rows:
-            found[url] = (article_id, title, canonical)
-    return found
-
-
 # statements built once (building a select is most of the Python a small look-up costs)
-_TARGETS = (select(ArticleURL.url, Article.id, Article.title, Article.canonical_url)
-            .join(Article, Article.id == ArticleURL.article_id)
-            .where(ArticleURL.url.in_(bindparam("urls", expanding=True))))
 
 # --- show ---------------------------------------------------------------------------------
 
@@ -157,21 +143,28 @@ class LinkLevel:
     targets: dict[str, tuple[int, str | None, str]]  # {url: (id, title, canonical url)}
 
 
+# each link with its target when archived (a URL is one article's: ``article_urls.url``
+# is unique), in their order on the page
 _LINKS = (select(ArticleLink.from_article_id, ArticleLink.to_url, ArticleLink.kind,
-                 ArticleLink.anchor)
+                 ArticleLink.anchor, Article.id, Article.title, Article.canonical_url)
+          .select_from(ArticleLink)
+          .outerjoin(ArticleURL, ArticleURL.url == ArticleLink.to_url)
+          .outerjoin(Article, Article.id == ArticleURL.article_id)
           .where(ArticleLink.from_article_id.in_(bindparam("ids", expanding=True)))
           .order_by(ArticleLink.from_article_id, ArticleLink.position, ArticleLink.id))
 
 
 def links_from(session: Session, ids: list[int]) -> LinkLevel:
-    """Two statements (per 500 ids): the links, in their order on the page, and their
-    targets."""
+    """One statement (per 500 ids): the links, in their order on the page, each with its
+    target when it is archived."""
     links: dict[int, list[tuple[str, str, str | None]]] = {}
+    targets: dict[str, tuple[int, str | None, str]] = {}
     for start in range(0, len(ids), 500):
-        for from_id, url, kind, anchor in read(
+        for from_id, url, kind, anchor, target, title, canonical in read(
                 session, _LINKS, {"ids": ids[start:start + 500]}):
             links.setdefault(from_id, []).append((url, kind, anchor))
-    targets = targets_of(session, [u for group in links.values() for u, _, _ in group])
+            if target is not None:
+                targets[url] = (target, title, canonical)
     return LinkLevel(links, targets)
 
 

@@ -118,7 +118,7 @@ def test_related_graph_marks_missing_and_stops_at_cycles(engine: Any,
 
 def test_article_page_reads_each_thing_once(engine: Any, archive: dict[str, Any]) -> None:
     """The web view's article page: the same view, graph, raw pages, versions and incoming
-    links as the functions it stands for, in six statements (seven with versions) instead of
+    links as the functions it stands for, in four statements (five with versions) instead of
     their fifteen (the view's links were read again as the graph's first level, the article
     again for the graph, the raw pages twice; the small lists each on its own)."""
     with Session(engine) as s, s.begin():  # a second raw page, fetched before the first
@@ -141,7 +141,7 @@ def test_article_page_reads_each_thing_once(engine: Any, archive: dict[str, Any]
                 got.texts) == want
         assert got.graph.children and got.view.related
         assert len(got.raw) == (2 if key == "b" else 1) and got.view.aliases
-        assert len(seen) == (7 if with_versions else 6), [sql for sql, _ in seen]
+        assert len(seen) == (5 if with_versions else 4), [sql for sql, _ in seen]
     with Session(engine) as s, pytest.raises(NotFound):
         article_page(s, 999999)
 
