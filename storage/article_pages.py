@@ -153,7 +153,7 @@ def _page_parts(session: Session, article: Article,
     aliases, duplicates, raws, incoming = (  # SQLite's arrays come as text
         json.loads(value) if isinstance(value, str) else value for value in row[2:])
     aliases = sorted(aliases or [], key=lambda r: (_when(r[2]), r[3]))
-    raw = [RawPageInfo(i, article.id, u, _when(f), st, h if isinstance(h, dict) else {})
+    raw = [RawPageInfo(i, article.id, u, _when(f), st, h)
            for i, u, f, st, h in sorted(raws or [], key=lambda r: (_when(r[2]), r[0]))]
     return ViewParts(
         site=site, version_count=int(versions),
