@@ -62,8 +62,6 @@ def resolve_article(session: Session, ref: str | int) -> Article:
     raise NotFound(f"no article with URL {url}")
 
 
-# statements built once (building a select is most of the Python a small look-up costs)
-
 # --- show ---------------------------------------------------------------------------------
 
 @dataclass
@@ -168,6 +166,7 @@ def links_from(session: Session, ids: list[int]) -> LinkLevel:
     return LinkLevel(links, targets)
 
 
+# statements built once (building a select is most of the Python a small look-up costs)
 _SITE_AND_VERSIONS = select(
     Site.name, select(func.count()).select_from(ArticleVersion)
     .where(ArticleVersion.article_id == bindparam("aid")).scalar_subquery(),
