@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,16 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 
 
 SQLITE_CACHE_KIB = 32768
+# each PostgreSQL engine's ``pg_settings`` (what its connections were started with)
+_PG_SETTINGS: weakref.WeakKeyDictionary[Engine, dict[str, str]] = weakref.WeakKeyDictionary()
 # the PostgreSQL advisory lock that serialises migrations (any fixed 64-bit number: "arsip")
 MIGRATION_LOCK_KEY = 0x6172736970
+
+
+def connection_settings(engine: Engine) -> Mapping[str, str]:
+    """The PostgreSQL settings every connection of ``engine`` starts with (``make_engine``'s
+    ``pg_settings``; empty for another engine)."""
+    return _PG_SETTINGS.get(engine, {})
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -151,7 +161,9 @@ def make_engine(url: str | None = None, *, readonly: bool = False,
         if settings:
             connect_args["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         try:
-            return create_engine(parsed, connect_args=connect_args, **kwargs)
+            engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+            _PG_SETTINGS[engine] = dict(pg_settings or {})
+            return engine
         except ImportError as exc:
             if backend != "postgresql":
                 raise

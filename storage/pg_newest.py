@@ -48,6 +48,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from storage.engine import connection_settings
+
 # microseconds, measured at a million articles (bench query's archive, this machine's two
 # cores): only their ratios matter
 WALK_ROW_US = 4.0  # a row tested by the walk
@@ -71,6 +73,18 @@ INDEX = "ix_articles_search_vector"
 PHRASE_SHARE = 0.25
 ESTIMATE_TTL = 300.0  # seconds a planner's estimate of a query's matches is reused
 ESTIMATES_KEPT = 4096  # per database
+# what a search's statements need beyond the server's defaults: no JIT compilation (the
+# plans' costs grow with the archive past ``jit_above_cost``, and compiling took 30-40 ms of
+# a search that needs a few) and no parallel workers (above). The web view's connections
+# start with them (``web.app.PG_SETTINGS``); elsewhere a search sets them for its transaction
+SEARCH_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+_CUSTOM = {**SEARCH_SETTINGS, "plan_cache_mode": "force_custom_plan"}
+_CUSTOM_KEY = "arsip.pg_newest.custom_plans"  # Session.info: the transaction that has them
+SCOPE_TTL = 2.0  # seconds a web view's search scope is used again (begin_search)
+SCOPE_SQL = ("(SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass), "
+             f"(SELECT indnatts FROM pg_index WHERE indexrelid = to_regclass('{INDEX}')), "
+             "(SELECT coalesce(max(id), 0) + 1 FROM articles)")
+_SCOPES: weakref.WeakKeyDictionary[Any, tuple[float, Scope]] = weakref.WeakKeyDictionary()
 # engine -> {(vector, tsquery): (when, estimated rows)}
 _ESTIMATES: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, float]]] = \
     weakref.WeakKeyDictionary()
@@ -134,21 +148,59 @@ def plan(share: float, total: float, k: int, *, phrase: bool = False, prefix: bo
 
 
 def begin_search(session: Session) -> Scope:
-    """Settings for a search's statements, for the rest of the transaction, the planner's
-    count of articles, whether the index has its recency column and the highest id (the
-    top of the newest slices), in one round trip:
-    custom plans only (a match's selectivity differs by orders of magnitude between terms,
-    so no generic plan for the statements the driver prepares), no JIT compilation (the
-    plans' costs grow with the archive past ``jit_above_cost``, and compiling took 30-40 ms
-    of a search that needs a few) and no parallel workers."""
-    row = session.execute(text(
-        "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-        "set_config('jit', 'off', true), "
-        "set_config('max_parallel_workers_per_gather', '0', true), "
-        "(SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass), "
-        f"(SELECT indnatts FROM pg_index WHERE indexrelid = to_regclass('{INDEX}')), "
-        "(SELECT coalesce(max(id), 0) + 1 FROM articles)")).one()
-    return Scope(total=max(float(row[3] or 0), 1.0), recent=row[4] == 3, top=int(row[5]))
+    """The planner's count of articles, whether the index has its recency column and the
+    highest id (the top of the newest slices), and the settings a search's statements need
+    (:data:`SEARCH_SETTINGS`; custom plans: :func:`custom_plans`).
+
+    On an engine whose connections start with those settings (the web view's), the scope
+    read less than ``SCOPE_TTL`` seconds ago is used again, and nothing is sent: a search
+    that plans a recent slice (most of them) then needs no statement but its own (a round
+    trip, a planning and 0.5-0.8 ms less a search, measured at a million articles). A
+    scope a few seconds old is safe: the counts only weigh the plans, and a ``top`` below
+    the newest id only widens a slice (no slice has an upper bound on the id), so the
+    newest articles are always among those found.
+
+    Elsewhere (the CLI) one statement sets the settings and custom plans for the rest of
+    the transaction and reads the scope."""
+    engine = _engine(session)
+    if SEARCH_SETTINGS.items() <= connection_settings(engine).items():
+        now = time.monotonic()
+        cached = _SCOPES.get(engine)
+        if cached is not None and now - cached[0] < SCOPE_TTL:
+            return cached[1]
+        scope = _scope(session.execute(text(f"SELECT {SCOPE_SQL}")).one())
+        _SCOPES[engine] = (now, scope)
+        return scope
+    settings = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in _CUSTOM.items())
+    row = session.execute(text(f"SELECT {SCOPE_SQL}, {settings}")).one()
+    session.info[_CUSTOM_KEY] = session.get_transaction()
+    return _scope(row)
+
+
+def custom_plans(session: Session, also: str = "") -> None:
+    """Custom plans (and :data:`SEARCH_SETTINGS`) for the rest of the transaction, set once:
+    for the statements whose best plan depends on how common the words are (a walk, a
+    bitmap, the planner's estimate, the published order's walk). psycopg prepares a
+    statement run five times, and PostgreSQL may then plan it once for every value (a
+    generic plan); custom plans are planned again with each query's words. The recent
+    slice and the hits are planned the same whatever the words (the search index is
+    their one way in), so they may be planned once per connection. ``also``: more
+    ``set_config(...)`` calls in the same statement."""
+    done = session.info.get(_CUSTOM_KEY)
+    if done is not None and done is session.get_transaction() and not also:
+        return
+    settings = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in _CUSTOM.items())
+    session.execute(text(f"SELECT {settings}{', ' + also if also else ''}"))
+    session.info[_CUSTOM_KEY] = session.get_transaction()
+
+
+def _scope(row: Any) -> Scope:
+    return Scope(total=max(float(row[0] or 0), 1.0), recent=row[1] == 3, top=int(row[2]))
+
+
+def _engine(session: Session) -> Any:
+    bind = session.get_bind()
+    return getattr(bind, "engine", bind)
 
 
 def share(session: Session, tsquery: str, total: float,
@@ -160,14 +212,13 @@ def share(session: Session, tsquery: str, total: float,
     query (it changes only when the statistics do: ANALYZE), which saves a search a round
     trip and a planning; an estimate a little old changes how fast the newest matches are
     found, never which they are (:func:`newest`)."""
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
-    cache = _ESTIMATES.setdefault(engine, {})
+    cache = _ESTIMATES.setdefault(_engine(session), {})
     key = (vector, tsquery)
     now = time.monotonic()
     hit = cache.get(key)
     if hit is not None and now - hit[0] < ESTIMATE_TTL:
         return hit[1] / total
+    custom_plans(session)  # the estimate for these words, not for any words
     plan_json = session.execute(
         text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM articles AS a "
              f"WHERE {vector} @@ to_tsquery('simple', :q)"), {"q": tsquery}
@@ -206,6 +257,7 @@ def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
                "a.search_vector AS body_v" + inner + " FROM articles AS a WHERE true"
                + conditions + " ORDER BY a.id DESC OFFSET 0) AS w "
                "WHERE w.v @@ to_tsquery('simple', :nq)" + walk_extra + " LIMIT :nk")
+        custom_plans(session)
         return _ids(session, sql, values, binds, rider)
     bitmap = ("SELECT a.id" + _columns(rider) + " FROM articles AS a WHERE " + match
               + bitmap_extra + conditions + "{floor} ORDER BY a.id + 0 DESC LIMIT :nk")
@@ -214,7 +266,7 @@ def newest(session: Session, how: Plan, *, vector: str, tsquery: str, k: int,
         floor = (below if below is not None else _top(session, top)) - how.slice_rows
     # back on for what the transaction does next; not in a `finally`: after an error the
     # transaction is aborted (a SET would only replace the error), and its end undoes it
-    session.execute(text("SET LOCAL enable_indexscan = off"))
+    custom_plans(session, also="set_config('enable_indexscan', 'off', true)")
     found = _ids(session, bitmap.format(floor=" AND a.id >= :nfloor"),
                  {**values, "nfloor": floor}, binds, rider) if floor > 0 else []
     if len(found) < k:

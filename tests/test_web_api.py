@@ -587,6 +587,27 @@ def test_an_author_facet_counts_each_article_once(engine: Any) -> None:
         assert page.facets["author"] == counts["author"]
 
 
+def test_authors_tied_at_the_cut_are_kept_by_name(engine: Any) -> None:
+    """The database keeps the commonest ``4 * FACET_VALUES`` authors, ties broken by name as
+    they are shown: with sixty authors of one article each, the facet shows the author of
+    two, then the first eleven names in order (not eleven of whichever the cut kept)."""
+    from storage.browse import FACET_VALUES, search_page
+    from storage.filters import ArticleFilter
+    from storage.query_parser import parse
+    from tests.archive_factory import ArchiveFactory
+
+    names = [f"Penulis {n:02d}" for n in range(60)]
+    with Session(engine) as s, s.begin():
+        f = ArchiveFactory(s)
+        for n, name in enumerate(reversed(names)):
+            f.article(title=f"Banjir {n}", body=f"banjir bandang {n}",
+                      authors=[name, "Zaki"] if n < 2 else [name])
+    with Session(engine) as s:
+        page = search_page(s, parse("banjir"), ArticleFilter(), limit=2)
+    assert page.facets["author"] == [("Zaki", 2)] + [(name, 1) for name in
+                                                      names[:FACET_VALUES - 1]]
+
+
 def test_postgresql_counts_the_facets_in_the_statement_finding_the_matches(
         archive: dict[str, Any], engine: Any) -> None:
     """On PostgreSQL the first page's facets are counted by the statement that finds the

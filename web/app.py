@@ -24,6 +24,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from storage.errors import NotFound, StorageError
+from storage.pg_newest import SEARCH_SETTINGS
 from web.http import HTTPError, error_response
 from web.keepalive import KeepAliveLimit
 from web.metrics import registry_for
@@ -37,8 +38,10 @@ logger = logging.getLogger(__name__)
 # each) whose cores the concurrent requests need; the slow figures (the sites page's counts)
 # are computed in the background, where a plan's wall time does not matter. Seen at a
 # million articles: the site counts' refresh, two parallel plans of two workers, every ten
-# seconds in each server process, a sixth of the machine's CPU under `bench serve`.
-PG_SETTINGS = {"max_parallel_workers_per_gather": "0"}
+# seconds in each server process, a sixth of the machine's CPU under `bench serve`. And no
+# JIT compilation (``storage.pg_newest.SEARCH_SETTINGS``): with the search's settings on its
+# connections, a search sends no statement of settings (``pg_newest.begin_search``).
+PG_SETTINGS = {**SEARCH_SETTINGS, "max_parallel_workers_per_gather": "0"}
 # Connections kept open between requests: as many as the requests one process answers at
 # once (Starlette's threadpool runs 40). SQLAlchemy's default (5 kept, 10 more closed again
 # when returned) closed and reopened a connection at every burst of six requests or more;

@@ -71,9 +71,18 @@ class WebState:
             lock.release()
 
     def read(self, fn: Callable[[Session], T]) -> T:
-        """``fn(session)`` in a read-only session (called from a threadpool endpoint)."""
-        with Session(self.engine) as session:
-            return fn(session)
+        """``fn(session)`` in a read-only session (called from a threadpool endpoint).
+
+        Its transaction ends with a COMMIT, not the ROLLBACK of closing the session: on
+        PostgreSQL, psycopg forgets every statement it has prepared at a ROLLBACK (the
+        server's too: ``DEALLOCATE ALL``), so that each request's statements were parsed
+        and planned again, never prepared (the article page: 2.8 ms of PostgreSQL's CPU
+        of its 3.9 at a million articles, most of it planning). Read-only, the two end the
+        same (and nothing read is expired by it: the result may hold ORM objects)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = fn(session)
+            session.commit()
+            return result
 
     def writer(self) -> Engine:
         """A writing engine, opened on the first write action."""
