@@ -1,7 +1,7 @@
 """Re-extraction: the current extraction run again on the archive's stored raw pages.
 
 ``reextract`` selects articles (site, publication dates, ids; those already at the current
-``EXTRACTOR_VERSION`` are skipped unless ``force``), and per batch of ``BATCH`` articles (the
+``EXTRACTOR_VERSION`` are skipped unless ``force``), and per batch of ``batch_size`` articles (the
 run's last one cut down to ``TAIL``: nothing overlaps its write):
 
 1. reads their raw pages (the latest fetch: its first page and, for a multi-page article
@@ -60,8 +60,17 @@ from storage.reextract_store import Current, NewFields, StoredPage
 
 # articles per transaction: per batch a commit, a full-text index segment and a few
 # statements; 200 cost 0.2 ms less main process CPU per changed article than 50, and a
-# batch still writes in a fraction of a second (readers never wait: WAL)
+# batch still writes in a fraction of a second (readers never wait: WAL). In a larger
+# archive the batches are larger (``batch_size``): a batch writes every index page it
+# changed, and an article's 32 LSH band keys land on random pages of their index, so that
+# in an archive of 20,000 articles a batch of 200 already changed nearly every page of it,
+# as a batch of 500 does: pages written per article fall with the batch's size.
+# Re-extracting 20,000 articles (the archive of ``arsip bench reextract --pages 20000``,
+# alternating, two runs each): batches of 200, 234-247 articles/s and 1.99-2.12 ms
+# of main process CPU a changed article; of 500, 274-299 and 1.46-1.67.
 BATCH = 200
+ARCHIVE_BATCHES = 40  # batches of a fortieth of the archive's articles ...
+MAX_BATCH = 1000  # ... at most
 DIFF_SAMPLES = 5
 AHEAD = 3  # batches handed to the workers ahead of the one written
 READ = 50  # articles read (and handed to the workers) at a time
@@ -82,7 +91,7 @@ class Options:
     dry_run: bool = False
     force: bool = False
     workers: int = 2
-    batch: int = BATCH
+    batch: int | None = None  # articles per transaction; None: ``batch_size`` of the archive
     near_threshold: float | None = None
 
 
@@ -199,6 +208,7 @@ async def _run(session_factory: Callable[[], Session], options: Options,
         ids, skipped = store.select_articles(
             session, site=options.site, since=options.since, until=options.until,
             ids=options.ids, version=None if options.force else EXTRACTOR_VERSION)
+        size = options.batch or batch_size(store.archive_size(session))
     summary.skipped = skipped
     if on_total is not None:
         on_total(len(ids))
@@ -215,7 +225,7 @@ async def _run(session_factory: Callable[[], Session], options: Options,
     checkpoints: BackgroundCheckpoints | None = None
     threshold = _ease_collections()  # after the workers' fork (which freezes, then thaws)
     try:
-        batches = _batches(ids, options.batch)
+        batches = _batches(ids, size)
         writing: asyncio.Future[Any] | None = None
         # AHEAD batches in extraction at a time: the workers never wait for a batch's last
         # pages, nor for its write (in a thread, beside the next batches' extraction), even
@@ -329,6 +339,12 @@ async def _joined(parts: list[Awaitable[dict[int, list[Any]]]]) -> dict[int, lis
     for part in parts:
         out.update(await part)
     return out
+
+
+def batch_size(archive: int) -> int:
+    """Articles per transaction in an archive of ``archive`` articles: ``BATCH``, or an
+    ``ARCHIVE_BATCHES``-th of a large archive, at most ``MAX_BATCH``."""
+    return max(BATCH, min(MAX_BATCH, archive // ARCHIVE_BATCHES))
 
 
 def _batches(ids: list[int], size: int) -> list[list[int]]:

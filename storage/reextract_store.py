@@ -189,6 +189,11 @@ def lock(session: Session) -> None:
     lock_for_writing(session)
 
 
+def archive_size(session: Session) -> int:
+    """About how many articles the archive holds (the highest id: no count of the table)."""
+    return int(session.execute(select(func.max(Article.id))).scalar() or 0)
+
+
 def select_articles(session: Session, *, site: str | None = None,
                     since: datetime | None = None, until: datetime | None = None,
                     ids: list[int] | None = None, version: str | None = None

@@ -116,6 +116,41 @@ def test_batches_cover_every_id_in_order_and_end_small(count: int) -> None:
     assert [len(b) for b in small] == [len(ids[i:i + 5]) for i in range(0, count, 5)]
 
 
+def test_a_long_run_is_written_in_larger_batches(engine: Any, monkeypatch: Any) -> None:
+    """Without ``--batch``, a run's batches are ``BATCH`` articles, or an
+    ``ARCHIVE_BATCHES``-th of a larger archive (at most ``MAX_BATCH``); each batch is one
+    transaction (here scaled down: at least 2, a third of the archive, at most 4)."""
+    import crawler.reextract as reextract_module
+    from storage import reextract_store
+
+    monkeypatch.setattr(reextract_module, "BATCH", 2)
+    monkeypatch.setattr(reextract_module, "ARCHIVE_BATCHES", 3)
+    monkeypatch.setattr(reextract_module, "MAX_BATCH", 4)
+    monkeypatch.setattr(reextract_module, "TAIL", 1)
+    written: list[int] = []
+    apply_batch = reextract_store.apply_batch
+
+    def counted(session: Any, plans: list[Any], *args: Any, **kwargs: Any) -> Any:
+        written.append(len(plans))
+        return apply_batch(session, plans, *args, **kwargs)
+
+    monkeypatch.setattr(reextract_store, "apply_batch", counted)
+    with Session(engine) as s, s.begin():
+        for n in range(9):
+            store(s, url(n), news_page(f"Berita {n}", story(700 + n)),
+                  body=f"Teks lama nomor {n} {story(n, paragraphs=1)}")
+    assert run(engine).changed == 9
+    # 9 articles: batches of 9 // 3 = 3, the last cut in halves down to the tail
+    assert written == [3, 3, 2, 1]
+    written.clear()
+    with Session(engine) as s, s.begin():
+        for n in range(9, 30):
+            store(s, url(n), news_page(f"Berita {n}", story(700 + n)),
+                  body=f"Teks lama nomor {n} {story(n, paragraphs=1)}")
+    assert run(engine).changed == 21  # an archive of 30: 30 // 3 = 10, at most 4
+    assert written[:4] == [4, 4, 4, 4] and sum(written) == 21
+
+
 def test_batches_are_written_while_the_next_ones_are_extracted(
         engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch is committed as soon as it is extracted (its write starts at once, in a

@@ -31,7 +31,8 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--workers", metavar="N", type=non_negative_int, default=None,
                    help="extraction worker processes (default: one per CPU; 0: in this process)")
     p.add_argument("--batch", metavar="N", type=positive_int, default=None,
-                   help="articles per transaction (default 200)")
+                   help="articles per transaction (default: 200, or a fortieth of a larger archive, "
+                        "at most 1,000)")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="summary format (default text)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -42,7 +43,7 @@ def run(args: Any) -> int:
     from sqlalchemy.orm import Session
 
     from arsip.commands._common import archive_engine
-    from crawler.reextract import BATCH, Options, Progress, reextract
+    from crawler.reextract import Options, Progress, reextract
     from storage.filters import parse_date
 
     try:
@@ -53,7 +54,7 @@ def run(args: Any) -> int:
     options = Options(site=args.site, since=since, until=until, ids=list(args.ids),
                       dry_run=args.dry_run, force=args.force,
                       workers=args.workers if args.workers is not None else
-                      (os.cpu_count() or 1), batch=args.batch or BATCH)
+                      (os.cpu_count() or 1), batch=args.batch)
     engine = archive_engine(readonly=args.dry_run)
     progress: Progress | None = None
 
