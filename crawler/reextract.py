@@ -66,8 +66,9 @@ from storage.reextract_store import Current, NewFields, StoredPage
 # in an archive of 20,000 articles a batch of 200 already changed nearly every page of it,
 # as a batch of 500 does: pages written per article fall with the batch's size.
 # Re-extracting 20,000 articles (the archive of ``arsip bench reextract --pages 20000``,
-# alternating, two runs each): batches of 200, 234-247 articles/s and 1.99-2.12 ms
-# of main process CPU a changed article; of 500, 274-299 and 1.46-1.67.
+# in a fresh process, alternating, three runs each): batches of 200, 221-247 articles/s
+# and 1.99-2.19 ms of main process CPU a changed article; of 500, 274-299 and 1.46-1.67
+# (the benchmark's own runs spread too widely to show it: README, Re-extraction).
 BATCH = 200
 ARCHIVE_BATCHES = 40  # batches of a fortieth of the archive's articles ...
 MAX_BATCH = 1000  # ... at most

@@ -19,7 +19,8 @@ On SQLite the candidates are scored in one scan of the query's words bounded bel
 oldest candidate id, never by looking rows up one at a time in FTS5 (each such lookup
 restarts the full-text query: milliseconds apiece). On PostgreSQL the newest matches come
 from a GIN bitmap for a rare term and from walking the primary key backwards for a common
-one (chosen from the planner's own estimate), with custom plans only. Snippets are cut in
+one (chosen from the planner's own estimate), planned for the query's words where the
+way depends on them (``storage.pg_newest.custom_plans``). Snippets are cut in
 Python from the hits' bodies, the same way on both engines.
 """
 
