@@ -79,6 +79,8 @@ ESTIMATES_KEPT = 4096  # per database
 # start with them (``web.app.PG_SETTINGS``); elsewhere a search sets them for its transaction
 SEARCH_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
 _CUSTOM = {**SEARCH_SETTINGS, "plan_cache_mode": "force_custom_plan"}
+# the same, transaction-local, as the columns of a SELECT
+_CUSTOM_SQL = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in _CUSTOM.items())
 _CUSTOM_KEY = "arsip.pg_newest.custom_plans"  # Session.info: the transaction that has them
 SCOPE_TTL = 2.0  # seconds a web view's search scope is used again (begin_search)
 SCOPE_SQL = ("(SELECT reltuples FROM pg_class WHERE oid = 'articles'::regclass), "
@@ -171,8 +173,7 @@ def begin_search(session: Session) -> Scope:
         scope = _scope(session.execute(text(f"SELECT {SCOPE_SQL}")).one())
         _SCOPES[engine] = (now, scope)
         return scope
-    settings = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in _CUSTOM.items())
-    row = session.execute(text(f"SELECT {SCOPE_SQL}, {settings}")).one()
+    row = session.execute(text(f"SELECT {SCOPE_SQL}, {_CUSTOM_SQL}")).one()
     session.info[_CUSTOM_KEY] = session.get_transaction()
     return _scope(row)
 
@@ -189,8 +190,7 @@ def custom_plans(session: Session, also: str = "") -> None:
     done = session.info.get(_CUSTOM_KEY)
     if done is not None and done is session.get_transaction() and not also:
         return
-    settings = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in _CUSTOM.items())
-    session.execute(text(f"SELECT {settings}{', ' + also if also else ''}"))
+    session.execute(text(f"SELECT {_CUSTOM_SQL}{', ' + also if also else ''}"))
     session.info[_CUSTOM_KEY] = session.get_transaction()
 
 

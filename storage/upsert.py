@@ -100,19 +100,50 @@ def _driver_sql(stmt: Any, dialect: Any, columns: tuple[str, ...]) -> str:
     return str(compiled.string)
 
 
+@lru_cache(maxsize=64)
+def _unnest_sql(stmt: Any, dialect: Any, columns: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
+    """PostgreSQL: the statement as ``INSERT INTO t (columns) SELECT * FROM unnest(one array
+    per column) ... ON CONFLICT ...``, every row in one statement; and, for an ``ON CONFLICT
+    ... DO UPDATE``, the positions in ``columns`` of its conflict target (PostgreSQL refuses
+    to update a row twice in one statement: such rows are sent once, the last of them)."""
+    table = stmt.table
+    quote = dialect.identifier_preparer.quote
+    compiled = str(stmt.compile(dialect=dialect))
+    at = compiled.find(" ON CONFLICT ")
+    tail = compiled[at:] if at >= 0 else ""
+    arrays = ", ".join(f"%({name})s::{table.c[name].type.compile(dialect=dialect)}[]"
+                       for name in columns)
+    names = ", ".join(quote(name) for name in columns)
+    sql = (f"INSERT INTO {quote(table.name)} ({names}) "
+           f"SELECT * FROM unnest({arrays}) AS rows_({names}){tail}")
+    target: tuple[int, ...] = ()
+    if " DO UPDATE " in tail:
+        inside = tail[tail.index("(") + 1:tail.index(")")]
+        target = tuple(columns.index(name.strip().strip('"')) for name in inside.split(","))
+    return sql, target
+
+
 def execute_rows(conn: Connection, stmt: Any, columns: tuple[str, ...],
                  rows: Sequence[tuple[Any, ...]]) -> None:
-    """Run an INSERT built once (``insert_ignore_stmt``, ``insert_stmt``) for many rows, each
-    a tuple of ``columns``' values: plain values that need no conversion (ints, strings,
-    bytes).
+    """Run an INSERT built once (``insert_ignore_stmt``, ``insert_stmt``, ``replace_stmt``)
+    for many rows, each a tuple of ``columns``' values: plain values that need no conversion
+    (ints, strings, bytes), the same as executing it once per row in order.
 
     On SQLite the rows go to the driver's executemany as they are, the statement compiled
     once: SQLAlchemy's per-row parameter processing cost more than SQLite's insert for the
-    32 LSH band rows of every article. PostgreSQL gets SQLAlchemy's executemany (which
-    batches the rows into multi-row INSERTs)."""
+    32 LSH band rows of every article. On PostgreSQL every row goes in one statement, one
+    array per column (``_unnest_sql``): an executemany was one statement per row on the
+    server (psycopg's, through SQLAlchemy: 16,000 executions for the bands of 500
+    re-extracted articles, 0.31 ms of server time and about 0.9 ms of the writer's an
+    article)."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(_driver_sql(stmt, conn.dialect, columns), list(rows))
-    else:
-        conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    sql, target = _unnest_sql(stmt, conn.dialect, columns)
+    if target:  # the last row of each conflict target, in the order first met
+        last = {tuple(row[i] for i in target): row for row in rows}
+        rows = list(last.values())
+    conn.exec_driver_sql(sql, {name: [row[i] for row in rows]
+                               for i, name in enumerate(columns)})

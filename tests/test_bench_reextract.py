@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import PG_ADMIN_URL, run_cli
 
 
 def test_bench_reextract_runs_small_and_prints_the_keys() -> None:
@@ -65,3 +65,30 @@ def test_the_older_extraction_cut_at_the_first_baca_juga() -> None:
     # no syndicated copy among the first 24 stories (one in 33 is one): nothing is a
     # near-duplicate in the stale archive either
     assert out["stale_near_duplicates"] == 0
+
+
+@pytest.mark.skipif(not PG_ADMIN_URL.startswith("postgres"),
+                    reason="re-extraction on PostgreSQL: ARSIP_TEST_DATABASE_URL unset")
+def test_bench_reextract_on_postgresql_in_databases_dropped_after() -> None:
+    """``--database`` (a PostgreSQL server): the archive built in a temporary database there,
+    each round in one created from it (every article changes in every round), all dropped
+    at the end."""
+    import psycopg
+
+    res = run_cli("bench", "reextract", "--pages", "24", "--workers", "1", "--rounds", "2",
+                  "--database", PG_ADMIN_URL, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["backend"] == "postgresql" and out["changed_per_round"] == [24, 24]
+    assert out["reextract_unchanged"]["changed"] == 0 and out["reextract"]["failed"] == 0
+    name = out["database"].rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL) as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                            (name + "%",)).fetchall()
+    assert name.startswith("arsip_bench_") and left == []
+
+
+def test_bench_reextract_database_must_be_postgresql() -> None:
+    res = run_cli("bench", "reextract", "--pages", "12", "--database", "sqlite:///x.db")
+    assert res.returncode == 2 and "PostgreSQL server URL" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

@@ -324,3 +324,41 @@ def test_concurrent_writers_of_two_copies_make_one_story(engine, kind) -> None:
     with Session(engine) as session:
         rows = session.execute(select(Article.canonical_url, Article.duplicate_of_id)).all()
     assert len(rows) == (1 if kind == "exact copy" else 2)
+
+
+def test_rows_written_at_once_end_as_written_one_by_one(engine: Any) -> None:
+    """``execute_rows`` (every row in one statement on PostgreSQL, an executemany on
+    SQLite) leaves what the statement run once per row in order would: an upsert's row given
+    twice ends with the later values (PostgreSQL refuses to update a row twice in one
+    statement: the rows are folded first), an insert-or-ignore keeps the first; NULLs and
+    text pass through."""
+    from storage.archive import LINK_COLUMNS
+    from storage.models import ArticleLink
+    from storage.upsert import execute_rows, insert_ignore_stmt, replace_stmt
+
+    s = STORIES["033100002"]
+    store_all(engine, [page(f"{BASE}{s.path}", s.paragraphs, s.published)])
+    with Session(engine) as session:
+        aid = session.execute(select(Article.id)).scalar_one()
+    bands = [(aid, 90, 1), (aid, 91, 2), (aid, 90, 3), (aid, 92, -(2**62))]
+    links = [(aid, "http://a.test/1", "related", None, 0),
+             (aid, "http://a.test/2", "inline", "Dua", 1),
+             (aid, "http://a.test/1", "related", "later", 2)]
+    with Session(engine) as session, session.begin():
+        conn = session.connection()
+        dialect = conn.dialect.name
+        execute_rows(conn, replace_stmt(dialect, MinHashBand.__table__,
+                                        ("article_id", "band"), ("key",)),
+                     ("article_id", "band", "key"), bands)
+        execute_rows(conn, insert_ignore_stmt(dialect, ArticleLink.__table__,
+                                              ("from_article_id", "to_url", "kind")),
+                     LINK_COLUMNS, [tuple(row) for row in links])
+    with Session(engine) as session:
+        stored = dict(session.execute(select(MinHashBand.band, MinHashBand.key).where(
+            (MinHashBand.article_id == aid) & (MinHashBand.band >= 90))).all())
+        kept = {(r.to_url, r.kind): (r.anchor, r.position) for r in session.execute(
+            select(ArticleLink).where(ArticleLink.from_article_id == aid)).scalars()
+            if r.to_url.startswith("http://a.test/")}
+    assert stored == {90: 3, 91: 2, 92: -(2**62)}
+    assert kept == {("http://a.test/1", "related"): (None, 0),
+                    ("http://a.test/2", "inline"): ("Dua", 1)}

@@ -39,9 +39,9 @@ logger = logging.getLogger(__name__)
 # are computed in the background, where a plan's wall time does not matter. Seen at a
 # million articles: the site counts' refresh, two parallel plans of two workers, every ten
 # seconds in each server process, a sixth of the machine's CPU under `bench serve`. And no
-# JIT compilation (``storage.pg_newest.SEARCH_SETTINGS``): with the search's settings on its
-# connections, a search sends no statement of settings (``pg_newest.begin_search``).
-PG_SETTINGS = {**SEARCH_SETTINGS, "max_parallel_workers_per_gather": "0"}
+# JIT compilation: both are ``storage.pg_newest.SEARCH_SETTINGS``, and with the search's
+# settings on its connections a search sends no statement of settings (``begin_search``).
+PG_SETTINGS = dict(SEARCH_SETTINGS)
 # Connections kept open between requests: as many as the requests one process answers at
 # once (Starlette's threadpool runs 40). SQLAlchemy's default (5 kept, 10 more closed again
 # when returned) closed and reopened a connection at every burst of six requests or more;
