@@ -5,7 +5,8 @@ the crawl's write path with their raw pages, then compressed with a site diction
 crawl leaves them), whose stored fields are those of an older extraction (every article
 changes: the slow case, with a version, new links and a dedup regrouping each; ``--stale``
 says what that older extraction kept of each body, below). Then, in
-rounds (``--rounds``, default 5), each on the archive as built (a copy of the file):
+rounds (``--rounds``, default 5), each on the archive as built (a copy of the file; with
+``--database``, a PostgreSQL database created from the one built):
 
 1. ``extract``: the same pages through a new extraction worker pool, nothing else (what
    ``arsip bench extract`` measures, fed the same way);
@@ -214,8 +215,12 @@ class _PostgreSQLArchives:
         url, self._drop = temporary_pg_database(server)
         self.name = url.database
         self.where = redact(url)
-        self.engine = open_archive(url.render_as_string(hide_password=False))
         self._round: tuple[Any, Any] | None = None
+        try:
+            self.engine = open_archive(url.render_as_string(hide_password=False))
+        except BaseException:
+            self._drop()
+            raise
 
     def _admin(self, sql: str) -> None:
         from sqlalchemy import create_engine, text
@@ -235,6 +240,7 @@ class _PostgreSQLArchives:
 
         name = f"{self.name}_round"
         self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"')
+        self._round = (None, name)  # dropped by round_done, even if opening it fails
         url = self.server.set(database=name)
         engine = open_archive(url.render_as_string(hide_password=False))
         self._round = (engine, name)
@@ -244,7 +250,8 @@ class _PostgreSQLArchives:
         if self._round is not None:
             engine, name = self._round
             self._round = None
-            engine.dispose()
+            if engine is not None:
+                engine.dispose()
             self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
