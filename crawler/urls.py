@@ -164,7 +164,12 @@ def _canonicalize_once(url: str, article: bool) -> str:
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
     rebuilt = urlunsplit((scheme, netloc, path, urlencode(query), ""))
-    return canonicalize_url(rebuilt, keep_fragments=False)
+    try:
+        return canonicalize_url(rebuilt, keep_fragments=False)
+    except ValueError:
+        # a host no browser would fetch (w3lib 2.6 and later refuse, e.g., "%" in it): the
+        # URL as rebuilt above, the same at every pass
+        return rebuilt
 
 
 @lru_cache(maxsize=16384)

@@ -318,7 +318,8 @@ def test_allowed_requests_pass() -> None:
         "http://[::1]:8080/",
         "http://10.0.0.5/admin",
         "http://evil.com/",
-        "http://2130706433:8080/",
+        "http://2852039166/",  # 169.254.169.254, one number
+        "http://2130706434:8080/",  # 127.0.0.2
     ],
 )
 def test_redirect_to_refused_host_is_dropped(target: str,
@@ -335,6 +336,24 @@ def test_redirect_to_refused_host_is_dropped(target: str,
     assert len(samples) == 1 and samples[0][0].startswith(target.split("/")[0])
     assert any("refused" in r.getMessage() and "redirected from" in r.getMessage()
                for r in caplog.records)
+
+
+def test_redirect_to_another_spelling_of_the_allowed_host_is_never_fetched_so() -> None:
+    """A redirect to ``http://2130706433:8080/`` (127.0.0.1:8080, the allowed host, as one
+    number) is refused (w3lib before 2.6 leaves the host as written), or fetched at the
+    address's own spelling (w3lib 2.6 and later read such a host as an IPv4 address when
+    Scrapy builds the redirect): the obfuscated host is never what is fetched."""
+    manager, _, crawler = _manager()
+    start = "http://127.0.0.1:8080/r"
+    web = FakeWeb(redirects={start: (302, "http://2130706433:8080/")})
+    try:
+        asyncio.run(_follow(manager, web, start))
+    except IgnoreRequest as exc:
+        assert "arsip refused" in str(exc)
+        assert web.fetched == [start]
+        assert crawler.stats.get_value(STATS_REFUSED) == 1
+    else:
+        assert web.fetched == [start, "http://127.0.0.1:8080/"]
 
 
 def test_redirect_to_file_url_is_not_followed() -> None:
