@@ -35,9 +35,19 @@ _PARSER.set_element_class_lookup(_class_lookup())
 _TAG_RE = re.compile(r"<\s*(?:[a-zA-Z][a-zA-Z0-9:-]*|!doctype)", re.I)
 
 
+def _utf8_else_cp1252(data: bytes) -> str:
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
 def decode(html: bytes | str, encoding: str | None = None) -> str:
     """Text of the page: ``encoding`` if it decodes cleanly, else the page's own declaration
-    (BOM, ``<meta charset>``), else UTF-8 / windows-1252 detection (w3lib)."""
+    (BOM, ``<meta charset>``, read by w3lib as browsers do), else UTF-8 if the bytes are
+    UTF-8, else windows-1252 (no guessing from the bytes' statistics: a wrong multi-byte guess
+    would not show as replacement characters)."""
     if isinstance(html, str):
         return html
     if encoding:
@@ -45,20 +55,18 @@ def decode(html: bytes | str, encoding: str | None = None) -> str:
             return html.decode(encoding)
         except (LookupError, UnicodeDecodeError):
             pass
-    from w3lib.encoding import html_to_unicode
-
-    def detect(data: bytes) -> str | None:
-        try:
-            data.decode("utf-8")
-            return "utf-8"
-        except UnicodeDecodeError:
-            return "cp1252"
+    from w3lib.encoding import html_body_declared_encoding, read_bom, to_unicode
 
     try:
-        text = html_to_unicode(None, html, auto_detect_fun=detect)[1]
+        name, bom = read_bom(html)
+        if name is not None:
+            text = to_unicode(html[len(bom):], name)
+        else:
+            name = html_body_declared_encoding(html) or _utf8_else_cp1252(html)
+            text = to_unicode(html, name)
     except Exception:  # noqa: BLE001 - never raise on bad bytes
         text = html.decode("utf-8", errors="replace")
-    if "\ufffd" in text and detect(html) == "cp1252":
+    if "\ufffd" in text and _utf8_else_cp1252(html) == "cp1252":
         # declared UTF-8 (or nothing) but the bytes are not: windows-1252 is the usual truth
         return html.decode("cp1252", errors="replace")
     return text
