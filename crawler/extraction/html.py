@@ -59,7 +59,7 @@ def decode(html: bytes | str, encoding: str | None = None) -> str:
 
     try:
         name, bom = read_bom(html)
-        if name is not None:
+        if name is not None and bom is not None:
             text = to_unicode(html[len(bom):], name)
         else:
             name = html_body_declared_encoding(html) or _utf8_else_cp1252(html)
