@@ -172,6 +172,19 @@ def test_select_by_site_id_and_dates(engine: Any) -> None:
     assert run(engine, until=parse_date("2030-01-01"), dry_run=True).examined == 2
 
 
+def test_id_takes_one_id_or_more_and_repeats(engine: Any, cli: Any) -> None:
+    with Session(engine) as s, s.begin():
+        ids = [store(s, url(n), news_page(f"Berita {n}", story(n)), body=story(n + 100))
+               for n in range(40, 44)]
+    listed = cli("reextract", "--dry-run", "--format", "json", "--id", str(ids[0]), str(ids[2]),
+                 "--id", str(ids[3]))
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["examined"] == 3  # not ids[1]
+    none = cli("reextract", "--id")
+    assert none.returncode == 2 and "Traceback" not in none.stderr
+    assert len(none.stderr.strip().splitlines()) == 1
+
+
 def test_bad_input_is_one_line(engine: Any, cli: Any) -> None:
     bad_date = cli("reextract", "--since", "kemarin")
     assert bad_date.returncode == 2 and "not a date" in bad_date.stderr

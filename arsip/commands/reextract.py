@@ -22,8 +22,9 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--site", metavar="S", help="only site S")
     p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE")
     p.add_argument("--until", metavar="DATE", help="only articles published up to DATE")
-    p.add_argument("--id", dest="ids", metavar="ID", type=positive_int, action="append",
-                   default=[], help="only article ID (repeatable)")
+    p.add_argument("--id", dest="ids", metavar="ID", type=positive_int, nargs="+",
+                   action="extend", default=[],
+                   help="only these articles (one id or more: --id 3 7 12; repeatable)")
     p.add_argument("--dry-run", action="store_true",
                    help="write nothing; report what would change, with a sample of diffs")
     p.add_argument("--force", action="store_true",
