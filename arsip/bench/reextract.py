@@ -29,13 +29,17 @@ and whose groups fall apart during the run; ``cut``: the paragraphs before the b
 where only syndicated copies are near-duplicates, as in an archive.
 
 Prints articles/s of each and the ratios to extraction alone (goal: at least 0.8; the rest is
-the database), and the raw pages' stored size against their raw size.
+the database), the CPU an article takes (the main process's, and with the workers': on a
+machine whose cores are all busy the ratio of rates comes to extraction's CPU over
+re-extraction's, a figure the machine's other jobs move much less than the rates), and the
+raw pages' stored size against their raw size.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -131,16 +135,24 @@ async def _extract_all(pool: Any, pages: list[tuple[str, bytes]]) -> int:
     return sum(results)
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's ended and reaped children (the worker pools' processes,
+    once closed)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure_extract(pages: list[tuple[str, bytes]], workers: int
-                    ) -> tuple[float, int, float]:
-    """Seconds, articles, and the CPU seconds of this (the main) process: from the start of
-    a new worker pool to its end, as ``reextract`` is timed (it starts its own)."""
+                    ) -> tuple[float, int, float, float]:
+    """Seconds, articles, the CPU seconds of this (the main) process and of its workers: from
+    the start of a new worker pool to its end, as ``reextract`` is timed (it starts its
+    own)."""
     from crawler.extensions import _start_worker
     from crawler.processing import warm_up
     from crawler.worker_pool import WorkerPool
 
     warm_up()  # once per process, as reextract's (a no-op for it after this)
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, workers_cpu = time.perf_counter(), time.process_time(), children_cpu()
     pool = None
     if workers > 0:
         pool = WorkerPool(workers, initializer=_start_worker, initargs=(0,))
@@ -150,7 +162,8 @@ def measure_extract(pages: list[tuple[str, bytes]], workers: int
     finally:
         if pool is not None:
             pool.close()
-    return time.perf_counter() - started, articles, time.process_time() - cpu
+    return (time.perf_counter() - started, articles, time.process_time() - cpu,
+            children_cpu() - workers_cpu)
 
 
 def _snapshot(engine: Any, path: str) -> None:
@@ -267,15 +280,17 @@ def _round(engine: Any, workers: int) -> dict[str, Any]:
 
     from crawler.reextract import Options, reextract
 
-    cpu = time.process_time()
+    cpu, workers_cpu = time.process_time(), children_cpu()
     summary = reextract(lambda: Session(engine), Options(workers=workers))
     changed_cpu = time.process_time() - cpu
+    changed_workers = children_cpu() - workers_cpu
     # again with --force: every article extracted by the current version already, nothing
     # changes (the usual case of a re-extraction after a small rule change)
-    cpu = time.process_time()
+    cpu, workers_cpu = time.process_time(), children_cpu()
     again = reextract(lambda: Session(engine), Options(workers=workers, force=True))
-    return {"summary": summary, "cpu": changed_cpu, "again": again,
-            "again_cpu": time.process_time() - cpu}
+    return {"summary": summary, "cpu": changed_cpu, "workers_cpu": changed_workers,
+            "again": again, "again_cpu": time.process_time() - cpu,
+            "again_workers_cpu": children_cpu() - workers_cpu}
 
 
 def _rate(articles: int, seconds: float) -> float:
@@ -339,6 +354,22 @@ def run(args: Any) -> int:
             sum(r["summary"].examined for r in rounds), 1), 2),
         "reextract_unchanged": round(1000 * sum(r["again_cpu"] for r in rounds) / max(
             sum(r["again"].examined for r in rounds), 1), 2)}
+    # and with the workers' (in-process extraction, --workers 0, has none of its own): the
+    # CPU an article costs in all, and extraction's share of re-extraction's, which is what
+    # the ratio of rates comes to when every core is busy (the machine's other jobs move the
+    # rates from run to run, much less the CPU an article takes). The database server's
+    # (PostgreSQL) is not counted: not this process's child.
+    examined = max(sum(r["summary"].examined for r in rounds), 1)
+    all_cpu_ms = {
+        "extract": round(1000 * sum(e[2] + e[3] for e in extracts)
+                         / (len(pages) * len(extracts)), 2),
+        "reextract": round(1000 * sum(r["cpu"] + r["workers_cpu"] for r in rounds)
+                           / examined, 2),
+        "reextract_unchanged": round(1000 * sum(r["again_cpu"] + r["again_workers_cpu"]
+                                                for r in rounds) / max(
+            sum(r["again"].examined for r in rounds), 1), 2)}
+    cpu_ratio = (round(all_cpu_ms["extract"] / all_cpu_ms["reextract"], 3)
+                 if all_cpu_ms["reextract"] and server is None else None)
     report = {
         "backend": archives.backend, "database": archives.where,
         "pages": len(pages), "workers": workers, "build_s": round(build_s, 2),
@@ -361,6 +392,8 @@ def run(args: Any) -> int:
         "changed_per_round": [r["summary"].changed for r in rounds],
         "goal": GOAL,
         "main_cpu_ms_per_article": cpu_ms,
+        "cpu_ms_per_article": all_cpu_ms,
+        "cpu_ratio_reextract_extract": cpu_ratio,
         "raw_bytes": raw, "raw_stored_bytes": stored,
         "raw_ratio": round(stored / raw, 4) if raw else None,
     }
@@ -384,6 +417,10 @@ def run(args: Any) -> int:
             + ", ".join(f"{r:.2f}" for r in report["ratios_unchanged_extract"]))
     print(f"main process CPU per article: extract {cpu_ms['extract']:.2f} ms, reextract "
           f"{cpu_ms['reextract']:.2f} ms, nothing changed {cpu_ms['reextract_unchanged']:.2f} ms")
+    print(f"CPU per article, workers included: extract {all_cpu_ms['extract']:.2f} ms, "
+          f"reextract {all_cpu_ms['reextract']:.2f} ms"
+          + (f" (extraction's share: {cpu_ratio:.2f}, the ratio with every core busy)"
+             if cpu_ratio is not None else " (the database server's not counted)"))
     if raw:
         print(f"raw pages: {stored} of {raw} bytes stored ({100 * stored / raw:.1f} %)")
     return 0
