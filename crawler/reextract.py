@@ -69,8 +69,14 @@ from storage.reextract_store import Current, NewFields, StoredPage
 # in a fresh process, alternating, three runs each): batches of 200, 221-247 articles/s
 # and 1.99-2.19 ms of main process CPU a changed article; of 500, 274-299 and 1.46-1.67
 # (the benchmark's own runs spread too widely to show it: README, Re-extraction).
+# A quarter of the archive, up to 1,000 (was a fortieth, from 8,000 articles on): main
+# process CPU a changed article, batches of 200 against a quarter (``arsip bench reextract
+# --pages N``, alternating, two runs each): at 2,000 articles 1.06-1.25 -> 0.87-0.91 ms, at
+# 5,000 1.24-1.25 -> 1.03; at 20,000 (in a fresh process) 500 -> 1,000: 1.42-1.52 -> 1.35-1.38.
+# A batch of 1,000 holds the write lock about a second on SQLite (a crawl's writer waits,
+# SQLite's busy timeout is 30 s; readers never do), two to three on PostgreSQL.
 BATCH = 200
-ARCHIVE_BATCHES = 40  # batches of a fortieth of the archive's articles ...
+ARCHIVE_BATCHES = 4  # batches of a quarter of the archive's articles ...
 MAX_BATCH = 1000  # ... at most
 DIFF_SAMPLES = 5
 AHEAD = 3  # batches handed to the workers ahead of the one written

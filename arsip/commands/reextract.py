@@ -32,7 +32,7 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--workers", metavar="N", type=non_negative_int, default=None,
                    help="extraction worker processes (default: one per CPU; 0: in this process)")
     p.add_argument("--batch", metavar="N", type=positive_int, default=None,
-                   help="articles per transaction (default: 200, or a fortieth of a larger archive, "
+                   help="articles per transaction (default: 200, or a quarter of a larger archive, "
                         "at most 1,000)")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="summary format (default text)")
