@@ -73,7 +73,7 @@ from storage.reextract_store import Current, NewFields, StoredPage
 # process CPU a changed article, batches of 200 against a quarter (``arsip bench reextract
 # --pages N``, alternating, two runs each): at 2,000 articles 1.06-1.25 -> 0.87-0.91 ms, at
 # 5,000 1.24-1.25 -> 1.03; at 20,000 (in a fresh process) 500 -> 1,000: 1.42-1.52 -> 1.35-1.38.
-# A batch of 1,000 holds the write lock about a second on SQLite (a crawl's writer waits,
+# A batch of 1,000 holds the write lock 0.9-1.6 s on SQLite (5,000 articles; a crawl's writer waits,
 # SQLite's busy timeout is 30 s; readers never do), about three on PostgreSQL (by its
 # per-article figures: not timed).
 BATCH = 200
