@@ -275,7 +275,7 @@ class _PostgreSQLArchives:
 
 def _round(engine: Any, workers: int) -> dict[str, Any]:
     """``reextract`` over the archive as built, then again with ``force``: their summaries
-    and the main process's CPU seconds of each."""
+    and the CPU seconds of each, the main process's and its workers'."""
     from sqlalchemy.orm import Session
 
     from crawler.reextract import Options, reextract
@@ -346,28 +346,25 @@ def run(args: Any) -> int:
     extract_rate = len(pages) / extract_s
     reextract_rate = _rate(summary.examined, summary.seconds)
     unchanged_rate = _rate(again.examined, again.seconds)
-    # CPU of the main process (the workers apart) per article over every round, in ms: what
-    # competes with the extraction workers for the cores, the least load-dependent figure
-    cpu_ms = {
-        "extract": round(1000 * sum(e[2] for e in extracts) / (len(pages) * len(extracts)), 2),
-        "reextract": round(1000 * sum(r["cpu"] for r in rounds) / max(
-            sum(r["summary"].examined for r in rounds), 1), 2),
-        "reextract_unchanged": round(1000 * sum(r["again_cpu"] for r in rounds) / max(
-            sum(r["again"].examined for r in rounds), 1), 2)}
+    # CPU per article over every round, in ms: of the main process (the workers apart), what
+    # competes with the extraction workers for the cores, the least load-dependent figure;
     # and with the workers' (in-process extraction, --workers 0, has none of its own): the
     # CPU an article costs in all, and extraction's share of re-extraction's, which is what
     # the ratio of rates comes to when every core is busy (the machine's other jobs move the
     # rates from run to run, much less the CPU an article takes). The database server's
     # (PostgreSQL) is not counted: not this process's child.
-    examined = max(sum(r["summary"].examined for r in rounds), 1)
-    all_cpu_ms = {
-        "extract": round(1000 * sum(e[2] + e[3] for e in extracts)
-                         / (len(pages) * len(extracts)), 2),
-        "reextract": round(1000 * sum(r["cpu"] + r["workers_cpu"] for r in rounds)
-                           / examined, 2),
-        "reextract_unchanged": round(1000 * sum(r["again_cpu"] + r["again_workers_cpu"]
-                                                for r in rounds) / max(
-            sum(r["again"].examined for r in rounds), 1), 2)}
+    articles = {"extract": len(pages) * len(extracts),
+                "reextract": sum(r["summary"].examined for r in rounds),
+                "reextract_unchanged": sum(r["again"].examined for r in rounds)}
+    main_s = {"extract": sum(e[2] for e in extracts),
+              "reextract": sum(r["cpu"] for r in rounds),
+              "reextract_unchanged": sum(r["again_cpu"] for r in rounds)}
+    workers_s = {"extract": sum(e[3] for e in extracts),
+                 "reextract": sum(r["workers_cpu"] for r in rounds),
+                 "reextract_unchanged": sum(r["again_workers_cpu"] for r in rounds)}
+    cpu_ms = {k: round(1000 * main_s[k] / max(n, 1), 2) for k, n in articles.items()}
+    all_cpu_ms = {k: round(1000 * (main_s[k] + workers_s[k]) / max(n, 1), 2)
+                  for k, n in articles.items()}
     cpu_ratio = (round(all_cpu_ms["extract"] / all_cpu_ms["reextract"], 3)
                  if all_cpu_ms["reextract"] and server is None else None)
     report = {
