@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
@@ -53,17 +53,33 @@ def related_in(session: Session, article_id: int, *,
     return [{"id": i, "title": t, "url": u, "kind": k, "anchor": a} for i, t, u, k, a in rows]
 
 
-def version_texts(session: Session, article_id: int) -> dict[int, tuple[str | None, str]]:
-    """{version: (title, body)} of an article, its current text as version 0 (CURRENT)."""
+class VersionText(NamedTuple):
+    """A text of an article: its current one (``reason`` None), or an older version with when
+    it was seen and why the next newer text replaced it (``"changed"`` on the site,
+    ``"reextract"``: a re-extraction of the stored page)."""
+
+    title: str | None
+    body: str
+    reason: str | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
+_VERSIONS = (select(ArticleVersion.version, ArticleVersion.title, ArticleVersion.body,
+                    ArticleVersion.reason, ArticleVersion.first_seen,
+                    ArticleVersion.last_seen)
+             .where(ArticleVersion.article_id == bindparam("aid")))
+
+
+def version_texts(session: Session, article_id: int) -> dict[int, VersionText]:
+    """{version: text} of an article, its current text as version 0 (CURRENT)."""
     article = session.get(Article, article_id)
     if article is None:
         raise NotFound(f"no article with id {article_id}")
-    texts: dict[int, tuple[str | None, str]] = {CURRENT: (article.title, article.body)}
-    for version, title, body in session.execute(
-        select(ArticleVersion.version, ArticleVersion.title, ArticleVersion.body)
-        .where(ArticleVersion.article_id == article_id)
-    ):
-        texts[int(version)] = (title, body)
+    texts: dict[int, VersionText] = {CURRENT: VersionText(article.title, article.body)}
+    for version, title, body, reason, first_seen, last_seen in session.execute(
+            _VERSIONS, {"aid": article_id}):
+        texts[int(version)] = VersionText(title, body, reason, first_seen, last_seen)
     return texts
 
 
@@ -115,7 +131,7 @@ class ArticlePage:
     view: ArticleView
     graph: GraphNode
     raw: list[RawPageInfo]
-    texts: dict[int, tuple[str | None, str]]  # {version: (title, body)}; empty without versions
+    texts: dict[int, VersionText]  # {version: text}; empty without versions
     related_in: list[dict[str, Any]]
 
 

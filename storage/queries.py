@@ -85,6 +85,11 @@ class VersionInfo:
     reason: str = "changed"
 
 
+# why a version's next newer text replaced it (``VersionInfo.reason``), in words: `arsip show
+# --versions` and the web view's article page say it alike
+REPLACED_BY = {"reextract": "replaced by a re-extraction", "changed": "changed on the site"}
+
+
 @dataclass
 class ArticleView:
     id: int

@@ -121,11 +121,11 @@ class ArchiveFactory:
         self.session.flush()
 
     def version(self, article: Article, *, title: str | None, body: str, version: int,
-                first_seen: datetime, last_seen: datetime) -> None:
+                first_seen: datetime, last_seen: datetime, reason: str = "changed") -> None:
         self.session.add(ArticleVersion(
             article_id=article.id, version=version, title=title, body=body,
             content_hash=hashlib.sha256(body.encode()).hexdigest(),
-            first_seen=first_seen, last_seen=last_seen,
+            first_seen=first_seen, last_seen=last_seen, reason=reason,
         ))
         self.session.flush()
 

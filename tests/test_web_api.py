@@ -186,8 +186,15 @@ def test_article_json_keys_and_page(client: TestClient, archive: dict[str, Any],
     assert [r["id"] for r in data["related_in"]] == [archive["hostile"], archive["stories"][0]]
     assert data["graph"]["children"][0]["children"]  # two hops out
     assert [v["version"] for v in data["versions"]] == [2, 1]
+    # which replacement was a re-extraction and which a change on the site, with when each
+    # text was seen
+    assert [v["reason"] for v in data["versions"]] == ["reextract", "changed"]
+    assert data["versions"][1]["first_seen"].startswith("2024-03-01T08:00")
     assert data["diff"]["from"] == 2 and data["diff"]["to"] == 0
     html = client.get(f"/articles/{main}").text
+    history = {m["v"]: m["why"] for m in re.finditer(
+        r'<li id="version-(?P<v>\d+)"[^>]*>.*?<span class="why">(?P<why>[^<]*)</span>', html)}
+    assert history == {"2": "replaced by a re-extraction", "1": "changed on the site"}
     assert "not archived yet" in html
     assert f'href="/articles/{archive["stories"][-2]}"' in html  # related link
     assert f'href="/articles/{archive["copy"]}"' in html  # its copy

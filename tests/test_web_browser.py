@@ -126,6 +126,10 @@ def test_a_reader_searches_pages_reads_and_follows(served: dict[str, Any], brows
     assert "not archived yet" in page.inner_text("section.related")
     assert page.locator("figure.graph svg circle").count() >= 4
     assert page.locator("div.diff ins").count() > 0
+    # its versions, each saying why the next text replaced it
+    assert page.locator("ul.version-list li").all_inner_texts() == [
+        "version 2 · seen 2024-03-01 09:00 UTC – 2024-03-01 10:00 UTC · replaced by a re-extraction",
+        "version 1 · seen 2024-03-01 08:00 UTC – 2024-03-01 09:00 UTC · changed on the site"]
     related = page.locator("section.related")
     _screenshot(related, tmp_path, "article-related.png")
     page.locator("ul.related-out a.related-link").first.click()

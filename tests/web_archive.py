@@ -77,7 +77,7 @@ def build(session: Session, *, beacon: str = "http://127.0.0.1:9") -> dict[str, 
               version=1, first_seen=BASE_TIME, last_seen=BASE_TIME + timedelta(hours=1))
     f.version(main, title=main.title, body="Laporan kedua pasukan Rusia tiba di Astana.",
               version=2, first_seen=BASE_TIME + timedelta(hours=1),
-              last_seen=BASE_TIME + timedelta(hours=2))
+              last_seen=BASE_TIME + timedelta(hours=2), reason="reextract")
     # runs: a finished one, a failed one with failures, and a running one
     now = utcnow()
     r1 = create_run(session, "intisari", trigger="daemon")

@@ -46,6 +46,8 @@ def _when(value: Any) -> str:
 
 
 def render_text(view: Any) -> str:
+    from storage.queries import REPLACED_BY
+
     lines = [
         f"[{view.id}] {view.title or '(no title)'}",
         f"url:         {view.url}",
@@ -87,8 +89,7 @@ def render_text(view: Any) -> str:
     lines.append("")
     lines += [textwrap.fill(p, 100) if p.strip() else "" for p in view.body.splitlines()]
     for version in view.versions:
-        why = ("replaced by a re-extraction" if version.reason == "reextract"
-               else "changed on the site")
+        why = REPLACED_BY.get(version.reason, version.reason)
         lines.append(f"\n=== version {version.version} "
                      f"(seen {_when(version.first_seen)} .. {_when(version.last_seen)}; "
                      f"{why}) ===")

@@ -7,7 +7,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from storage.article_pages import CURRENT, article_for_urls, article_page, raw_page
+from storage.article_pages import (
+    CURRENT,
+    VersionText,
+    article_for_urls,
+    article_page,
+    raw_page,
+)
+from storage.queries import REPLACED_BY
 from storage.raw_codec import RawPageUnreadable
 from web.diff import word_diff
 from web.http import HTTPError, bounded_int, int_param, page, wants_json
@@ -40,19 +47,22 @@ def article(request: Request) -> Response:
                           "status": r.status} for r in got.raw]
     data["related_in"] = got.related_in
     data["graph"] = got.graph.as_dict()
-    data["versions"] = [{"version": v, "title": texts[v][0]} for v in versions]
+    history = [{"version": v, "title": texts[v].title, "reason": texts[v].reason,
+                "first_seen": texts[v].first_seen, "last_seen": texts[v].last_seen}
+               for v in versions]
+    data["versions"] = history
     if diff:
         data["diff"] = {k: v for k, v in diff.items() if k != "html"}
     nodes, edges, hidden = graph_layout(got.graph)
     context = {"a": view, "raw": got.raw, "related_in": got.related_in,
-               "versions": versions, "diff": diff, "nodes": nodes, "edges": edges,
+               "versions": versions, "history": history, "replaced_by": REPLACED_BY,
+               "diff": diff, "nodes": nodes, "edges": edges,
                "hidden": hidden, "graph_size": GRAPH_SIZE}
     return page(request, "article.html", context, data)
 
 
-def _text(entry: tuple[str | None, str]) -> str:
-    title, body = entry
-    return f"{title or ''}\n{body}"
+def _text(entry: VersionText) -> str:
+    return f"{entry.title or ''}\n{entry.body}"
 
 
 def by_url(request: Request) -> Response:
