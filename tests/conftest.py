@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.fault_helpers import stop
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 # the seed article the project starts from (a copy of ../shared/seeds/000_21469154c11597cc.txt
@@ -136,12 +138,7 @@ def serve_process(database_url: str, cwd: Path, *args: str,
                       f"{proc.stderr.read() if proc.stderr else ''}"
         yield proc, match.group(0), line
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

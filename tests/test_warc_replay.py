@@ -31,7 +31,7 @@ from storage.models import RawPage
 from storage.raw_store import read_raw
 from tests.archive_factory import ArchiveFactory
 from tests.conftest import REPO_ROOT
-from tests.fault_helpers import free_port, wait_for
+from tests.fault_helpers import free_port, stop, wait_for
 from tests.reextract_helpers import news_page, story
 
 COLLECTION = "arsip"
@@ -102,12 +102,7 @@ def _wayback(home: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=10)
 
 
 def _timestamp(page: RawPage) -> str:
