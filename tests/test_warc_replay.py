@@ -44,7 +44,7 @@ def _pywb_bin() -> Path:
         if configured:  # asked for and missing: a broken setup, not a reason to skip
             pytest.fail(f"ARSIP_TEST_PYWB={configured}: no wayback / wb-manager there")
         pytest.skip("pywb not installed: python3 -m venv .venv-pywb && "
-                    ".venv-pywb/bin/pip install 'pywb>=2.9' (or set ARSIP_TEST_PYWB)")
+                    ".venv-pywb/bin/pip install 'pywb>=2.10' (or set ARSIP_TEST_PYWB)")
     return folder
 
 
